@@ -1,0 +1,40 @@
+"""Shared analytic test problems (one place, reused across the suite)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LinearField(nn.Module):
+    """``dz/dt = A z`` (row-vector form ``z Aᵀ``) with a trainable matrix ``A``."""
+
+    def __init__(self, A: torch.Tensor) -> None:
+        super().__init__()
+        self.A = nn.Parameter(A.clone())
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.A.T
+
+
+def stable_matrix(dim: int, *, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A random matrix with a rotating part and eigenvalues of negative real part."""
+    g = torch.Generator().manual_seed(seed)
+    m = torch.randn(dim, dim, generator=g, dtype=dtype)
+    skew = (m - m.T) / 2
+    return skew - 0.3 * torch.eye(dim, dtype=dtype)
+
+
+def linear_solution(A: torch.Tensor, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """Exact ``z(t) = expm(A (t - t0)) z0``; ``z0 (batch, d)`` → ``(batch, n_times, d)``."""
+    dt = (times - times[0]).reshape(-1, 1, 1)  # (n_times, 1, 1)
+    expm = torch.linalg.matrix_exp(A.unsqueeze(0) * dt)  # (n_times, d, d)
+    return torch.einsum("tij,bj->bti", expm, z0)
+
+
+def linear_integral(A: torch.Tensor, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """Exact ``∫_{t0}^{t} z ds = A⁻¹ (expm(A (t - t0)) - I) z0``, shaped as ``linear_solution``."""
+    eye = torch.eye(A.shape[0], dtype=A.dtype)
+    dt = (times - times[0]).reshape(-1, 1, 1)
+    expm = torch.linalg.matrix_exp(A.unsqueeze(0) * dt)
+    return torch.einsum("ij,tjk,bk->bti", torch.linalg.inv(A), expm - eye, z0)
