@@ -251,17 +251,18 @@ class _Monitored(nn.Module):
 
     def _check_step(self, direction: str, steps: int, t0: torch.Tensor, y0: State) -> None:
         cfg = self.config
+        now = float(t0.detach())
         if steps > cfg.max_num_steps:
             raise SolverError(
                 f"the {direction} ODE solve needed more than max_num_steps={cfg.max_num_steps} "
                 f"steps (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
                 f"step_size={cfg.step_size}) over t in [{self.span[0]:g}, {self.span[1]:g}] and "
-                f"stopped at t={float(t0):g}: the dynamics are stiff or exploding. {_FIXES}"
+                f"stopped at t={now:g}: the dynamics are stiff or exploding. {_FIXES}"
             )
         if not _all_finite(y0):
             raise SolverError(
                 f"the {direction} ODE solve reached a non-finite state (NaN or inf) at "
-                f"t={float(t0):g} (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
+                f"t={now:g} (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
                 f"step_size={cfg.step_size}): the vector field is exploding. {_FIXES}"
             )
 
