@@ -1,0 +1,42 @@
+"""The irregular-series data layer: pandas long format ⇄ series ⇄ padded tensor batches.
+
+NaN stops at the pandas boundary: inside, missingness is a mask and the value is 0.
+Imports pandas and torch; never Lightning or scikit-learn.
+"""
+
+from latentode.data.batch import EventBatch, IrregularBatch, UnionGrid
+from latentode.data.collate import SeriesItem, collate
+from latentode.data.dataset import EventSeries, IrregularDataset
+from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series, series_to_frame
+from latentode.data.scaling import TimeScaler
+from latentode.data.series import Series
+from latentode.data.synthetic import (
+    GENERATORS,
+    SyntheticData,
+    make_dataset,
+    make_periodic,
+    make_spiral,
+    spiral_truth,
+)
+
+__all__ = [
+    "GENERATORS",
+    "EventBatch",
+    "EventSeries",
+    "IrregularBatch",
+    "IrregularDataset",
+    "LongFormat",
+    "Series",
+    "SeriesItem",
+    "SyntheticData",
+    "TimeScaler",
+    "UnionGrid",
+    "arrays_to_frame",
+    "collate",
+    "frame_to_series",
+    "make_dataset",
+    "make_periodic",
+    "make_spiral",
+    "series_to_frame",
+    "spiral_truth",
+]

@@ -1,0 +1,228 @@
+"""`IrregularBatch`: the one batch schema every model part reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["EventBatch", "IrregularBatch", "UnionGrid"]
+
+
+def _move(t: torch.Tensor | None, device, dtype) -> torch.Tensor | None:
+    if t is None:
+        return None
+    if t.is_floating_point() and dtype is not None:
+        return t.to(device=device, dtype=dtype)
+    return t.to(device=device)
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Padded event streams of a batch (for the Poisson-process head).
+
+    Attributes:
+        times: ``(batch, max_events)`` scaled event times, sorted within each series; padding
+            repeats the series' last event time (0 for a series without events).
+        kinds: ``(batch, max_events)`` long, event kind index; 0 at padding.
+        mask: ``(batch, max_events)`` 1.0 for a real event, 0.0 for padding (dtype of ``times``).
+    """
+
+    times: torch.Tensor
+    kinds: torch.Tensor
+    mask: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.times.ndim != 2 or self.kinds.shape != self.times.shape:
+            raise ValueError(
+                "event `times` and `kinds` must both be (batch, max_events); got "
+                f"{tuple(self.times.shape)} and {tuple(self.kinds.shape)}"
+            )
+        if self.mask.shape != self.times.shape:
+            raise ValueError(
+                f"event `mask` must be {tuple(self.times.shape)}; got {tuple(self.mask.shape)}"
+            )
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> EventBatch:
+        """Move to ``device``; ``dtype`` applies to the floating tensors only."""
+        return EventBatch(*(_move(t, device, dtype) for t in (self.times, self.kinds, self.mask)))
+
+
+@dataclass(frozen=True)
+class UnionGrid:
+    """The sorted union of a batch's times, and where each series' own times sit on it.
+
+    Solve once over ``times`` (shared by the whole batch), then :meth:`gather` each series' own
+    times back out of the solution.
+
+    Attributes:
+        times: ``(n_union,)`` sorted, unique.
+        index: ``(batch, max_obs)`` long, ``times[index[b, j]] == batch.times[b, j]``.
+    """
+
+    times: torch.Tensor
+    index: torch.Tensor
+
+    def gather(self, trajectory: torch.Tensor) -> torch.Tensor:
+        """``(..., batch, n_union, d) -> (..., batch, max_obs, d)``: each series at its times."""
+        if trajectory.ndim < 3 or trajectory.shape[-2] != self.times.shape[0]:
+            raise ValueError(
+                "`trajectory` must be (..., batch, n_union, d) with "
+                f"n_union={self.times.shape[0]}; got {tuple(trajectory.shape)}"
+            )
+        if trajectory.shape[-3] != self.index.shape[0]:
+            raise ValueError(
+                f"`trajectory` has batch size {trajectory.shape[-3]}, the grid "
+                f"{self.index.shape[0]}"
+            )
+        lead = trajectory.shape[:-3]
+        batch, max_obs = self.index.shape
+        d = trajectory.shape[-1]
+        # (batch, max_obs) -> (..., batch, max_obs, d), to gather along the time axis
+        idx = self.index.unsqueeze(-1).expand(*lead, batch, max_obs, d)
+        return torch.gather(trajectory, -2, idx)
+
+
+@dataclass(frozen=True)
+class IrregularBatch:
+    """A padded batch of irregular series, aligned by position, not by time.
+
+    Position ``j`` of series ``b`` is that series' ``j``-th observation time. Padding
+    (``j >= lengths[b]``) has mask 0, value 0 and repeats the series' last time, so the
+    step Δt into a padding position is 0 and a recurrent encoder leaves the state unchanged.
+
+    Attributes:
+        values: ``(batch, max_obs, n_features)`` observed values; 0 where ``mask`` is 0.
+        mask: ``(batch, max_obs, n_features)`` 1.0 = observed, 0.0 = missing or padding;
+            the same floating dtype as ``values``. The only record of missingness.
+        times: ``(batch, max_obs)`` scaled times, non-decreasing along each row.
+        lengths: ``(batch,)`` long, observation times per series (≥ 1).
+        events: Optional :class:`EventBatch` of event streams.
+        index: Optional ``(batch,)`` long, each series' position in its dataset, to map results
+            back to ids and time origins.
+    """
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    times: torch.Tensor
+    lengths: torch.Tensor
+    events: EventBatch | None = None
+    index: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        # Shape checks only: they are free; content checks would sync a GPU on every .to().
+        if self.values.ndim != 3:
+            raise ValueError(
+                "`values` must be (batch, max_obs, n_features); "
+                f"got shape {tuple(self.values.shape)}"
+            )
+        if self.mask.shape != self.values.shape:
+            raise ValueError(
+                f"`mask` must match `values` {tuple(self.values.shape)}; "
+                f"got {tuple(self.mask.shape)}"
+            )
+        if self.times.shape != self.values.shape[:2]:
+            raise ValueError(
+                f"`times` must be (batch, max_obs) = {tuple(self.values.shape[:2])}; "
+                f"got {tuple(self.times.shape)}"
+            )
+        if self.lengths.shape != self.values.shape[:1]:
+            raise ValueError(
+                f"`lengths` must be (batch,) = {tuple(self.values.shape[:1])}; "
+                f"got {tuple(self.lengths.shape)}"
+            )
+        if self.index is not None and self.index.shape != self.lengths.shape:
+            raise ValueError(
+                f"`index` must be (batch,) = {tuple(self.lengths.shape)}; "
+                f"got {tuple(self.index.shape)}"
+            )
+        if self.events is not None and self.events.times.shape[0] != self.values.shape[0]:
+            raise ValueError(
+                f"`events` cover {self.events.times.shape[0]} series, the batch "
+                f"{self.values.shape[0]}"
+            )
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def max_obs(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[2])
+
+    @property
+    def device(self) -> torch.device:
+        return self.values.device
+
+    @property
+    def position_mask(self) -> torch.Tensor:
+        """``(batch, max_obs)`` bool, True at real (non-padding) positions."""
+        positions = torch.arange(self.max_obs, device=self.lengths.device)
+        return positions.unsqueeze(0) < self.lengths.unsqueeze(1)
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> IrregularBatch:
+        """Move to ``device``; ``dtype`` converts the floating tensors (values, mask, times)."""
+        return IrregularBatch(
+            values=_move(self.values, device, dtype),
+            mask=_move(self.mask, device, dtype),
+            times=_move(self.times, device, dtype),
+            lengths=_move(self.lengths, device, None),
+            events=None if self.events is None else self.events.to(device, dtype),
+            index=_move(self.index, device, None),
+        )
+
+    def pin_memory(self) -> IrregularBatch:
+        """Page-locked copy, so a DataLoader with ``pin_memory=True`` can copy asynchronously."""
+        pinned = {
+            f.name: getattr(self, f.name).pin_memory()
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        if self.events is not None:
+            pinned["events"] = EventBatch(
+                self.events.times.pin_memory(),
+                self.events.kinds.pin_memory(),
+                self.events.mask.pin_memory(),
+            )
+        return dataclasses.replace(self, **pinned)
+
+    def select(self, rows: torch.Tensor | Sequence[int]) -> IrregularBatch:
+        """The sub-batch of series ``rows`` (padding is kept at the batch's max_obs)."""
+        rows = torch.as_tensor(rows, dtype=torch.long, device=self.lengths.device)
+        events = self.events
+        if events is not None:
+            events = EventBatch(events.times[rows], events.kinds[rows], events.mask[rows])
+        return IrregularBatch(
+            values=self.values[rows],
+            mask=self.mask[rows],
+            times=self.times[rows],
+            lengths=self.lengths[rows],
+            events=events,
+            index=None if self.index is None else self.index[rows],
+        )
+
+    def union_grid(self, include: torch.Tensor | Sequence[float] | None = None) -> UnionGrid:
+        """Sorted union of the batch's times (plus ``include``, e.g. a shared start time 0).
+
+        Padding repeats real times, so it adds no grid points. A decoder solves once on
+        ``grid.times`` and reads each series' own times with ``grid.gather``.
+        """
+        times = self.times.reshape(-1)  # (batch * max_obs,)
+        n_extra = 0
+        if include is not None:
+            extra = torch.as_tensor(include, dtype=times.dtype, device=times.device).reshape(-1)
+            n_extra = extra.numel()
+            times = torch.cat([times, extra])
+        union, inverse = torch.unique(times, sorted=True, return_inverse=True)
+        n_obs = inverse.numel() - n_extra
+        return UnionGrid(times=union, index=inverse[:n_obs].reshape(self.times.shape))

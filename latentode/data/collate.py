@@ -1,0 +1,80 @@
+"""Position-aligned collation: a list of encoded series → one padded `IrregularBatch`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from latentode.data.batch import EventBatch, IrregularBatch
+
+__all__ = ["SeriesItem", "collate"]
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesItem:
+    """One encoded series, as a Dataset yields it; `collate` pads a list of them.
+
+    Attributes:
+        index: Position of the series in its dataset.
+        times: ``(n_obs,)`` scaled times.
+        values: ``(n_obs, n_features)``; 0 where unobserved.
+        mask: ``(n_obs, n_features)`` 1.0 observed / 0.0 missing.
+        event_times: ``(n_events,)`` scaled event times, or None.
+        event_kinds: ``(n_events,)`` long, or None.
+    """
+
+    index: int
+    times: torch.Tensor
+    values: torch.Tensor
+    mask: torch.Tensor
+    event_times: torch.Tensor | None = None
+    event_kinds: torch.Tensor | None = None
+
+
+def _pad_repeating_last(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
+    """Stack 1-D tensors to ``(len(rows), width)``, padding each with its last value (or 0)."""
+    out = torch.zeros(len(rows), width, dtype=rows[0].dtype)
+    for b, row in enumerate(rows):
+        n = row.shape[0]
+        out[b, :n] = row
+        if 0 < n < width:
+            out[b, n:] = row[-1]
+    return out
+
+
+def collate(items: Sequence[SeriesItem]) -> IrregularBatch:
+    """Pad series by position into an :class:`IrregularBatch` (a DataLoader ``collate_fn``).
+
+    Each series keeps its own times: position ``j`` is its ``j``-th observation. Padding gets
+    mask 0, value 0 and the series' last time (so Δt = 0 there). A batch therefore costs
+    max-length recurrent steps, not union-of-times steps.
+    """
+    if len(items) == 0:
+        raise ValueError("cannot collate an empty list of series")
+    lengths = torch.tensor([it.times.shape[0] for it in items], dtype=torch.long)
+    max_obs = int(lengths.max())
+    n_features = items[0].values.shape[1]
+    dtype = items[0].values.dtype
+    values = torch.zeros(len(items), max_obs, n_features, dtype=dtype)
+    mask = torch.zeros(len(items), max_obs, n_features, dtype=dtype)
+    for b, it in enumerate(items):
+        values[b, : it.times.shape[0]] = it.values
+        mask[b, : it.times.shape[0]] = it.mask
+    times = _pad_repeating_last([it.times for it in items], max_obs)  # (batch, max_obs)
+    events = None
+    if items[0].event_times is not None:
+        n_events = torch.tensor([it.event_times.shape[0] for it in items], dtype=torch.long)
+        width = max(int(n_events.max()), 1)
+        event_times = _pad_repeating_last([it.event_times for it in items], width)
+        kinds = torch.zeros(len(items), width, dtype=torch.long)
+        for b, it in enumerate(items):
+            kinds[b, : it.event_kinds.shape[0]] = it.event_kinds
+        positions = torch.arange(width).unsqueeze(0)  # (1, width)
+        event_mask = (positions < n_events.unsqueeze(1)).to(dtype)  # (batch, width)
+        events = EventBatch(times=event_times, kinds=kinds, mask=event_mask)
+    index = torch.tensor([it.index for it in items], dtype=torch.long)
+    return IrregularBatch(
+        values=values, mask=mask, times=times, lengths=lengths, events=events, index=index
+    )
