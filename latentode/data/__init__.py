@@ -4,7 +4,7 @@ NaN stops at the pandas boundary: inside, missingness is a mask and the value is
 Imports pandas and torch; never Lightning or scikit-learn.
 """
 
-from latentode.data.batch import EventBatch, IrregularBatch, UnionGrid
+from latentode.data.batch import EventBatch, IrregularBatch, UnionGrid, union_grid
 from latentode.data.collate import SeriesItem, collate
 from latentode.data.dataset import EventSeries, IrregularDataset
 from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series, series_to_frame
@@ -39,4 +39,5 @@ __all__ = [
     "make_spiral",
     "series_to_frame",
     "spiral_truth",
+    "union_grid",
 ]

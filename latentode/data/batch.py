@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["EventBatch", "IrregularBatch", "UnionGrid"]
+__all__ = ["EventBatch", "IrregularBatch", "UnionGrid", "union_grid"]
 
 
 def _move(t: torch.Tensor | None, device, dtype) -> torch.Tensor | None:
@@ -217,12 +217,21 @@ class IrregularBatch:
         Padding repeats real times, so it adds no grid points. A decoder solves once on
         ``grid.times`` and reads each series' own times with ``grid.gather``.
         """
-        times = self.times.reshape(-1)  # (batch * max_obs,)
-        n_extra = 0
-        if include is not None:
-            extra = torch.as_tensor(include, dtype=times.dtype, device=times.device).reshape(-1)
-            n_extra = extra.numel()
-            times = torch.cat([times, extra])
-        union, inverse = torch.unique(times, sorted=True, return_inverse=True)
-        n_obs = inverse.numel() - n_extra
-        return UnionGrid(times=union, index=inverse[:n_obs].reshape(self.times.shape))
+        return union_grid(self.times, include)
+
+
+def union_grid(
+    times: torch.Tensor, include: torch.Tensor | Sequence[float] | None = None
+) -> UnionGrid:
+    """The :class:`UnionGrid` of ``times (batch, n_times)``, plus the extra times ``include``."""
+    if times.ndim != 2:
+        raise ValueError(f"`times` must be (batch, n_times); got shape {tuple(times.shape)}")
+    flat = times.reshape(-1)  # (batch * n_times,)
+    n_extra = 0
+    if include is not None:
+        extra = torch.as_tensor(include, dtype=flat.dtype, device=flat.device).reshape(-1)
+        n_extra = extra.numel()
+        flat = torch.cat([flat, extra])
+    union, inverse = torch.unique(flat, sorted=True, return_inverse=True)
+    n_obs = inverse.numel() - n_extra
+    return UnionGrid(times=union, index=inverse[:n_obs].reshape(times.shape))

@@ -1,0 +1,116 @@
+"""LatentODEModel: composition, invariances, sampling, and that it learns."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from latentode.core import SolverConfig
+from latentode.data import IrregularDataset, make_periodic
+from latentode.model import LatentODEModel
+
+FAST = SolverConfig(method="rk4", step_size=0.1)
+
+
+def _data(n=12):
+    data = make_periodic(n_series=n, n_points=20, random_state=0)
+    return IrregularDataset.from_frame(data.observed, dtype=torch.float64)
+
+
+def _model(encoder="odernn"):
+    torch.manual_seed(0)
+    return LatentODEModel(
+        1,
+        latent_dim=4,
+        encoder=encoder,
+        encoder_hidden=8,
+        decoder_width=16,
+        decoder_depth=1,
+        obs_std=0.1,
+        train_solver=FAST,
+    ).double()
+
+
+@pytest.mark.parametrize("encoder", ["gru", "odernn"])
+def test_shapes_and_finite_loss(encoder):
+    batch = _data().batch()
+    model = _model(encoder)
+    terms, out = model.loss(batch, batch, n_samples=3)
+    assert out.z0.shape == (3, 12, 4)
+    assert out.mean.shape == (3, 12, batch.max_obs, 1)
+    assert torch.isfinite(terms.loss)
+    terms.loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_masked_garbage_changes_neither_loss_nor_posterior():
+    batch = _data().batch()
+    model = _model()
+    g = torch.Generator().manual_seed(1)
+    clean, out = model.loss(batch, batch, n_samples=2, generator=g)
+    dirty_batch = dataclasses.replace(
+        batch, values=torch.where(batch.mask > 0, batch.values, torch.full_like(batch.values, 1e9))
+    )
+    g = torch.Generator().manual_seed(1)
+    dirty, out_d = model.loss(dirty_batch, dirty_batch, n_samples=2, generator=g)
+    assert torch.equal(clean.loss, dirty.loss)
+    assert torch.equal(out.posterior.loc, out_d.posterior.loc)
+
+
+def test_permuting_the_batch_permutes_the_outputs():
+    batch = _data().batch()
+    model = _model().eval()
+    perm = torch.randperm(batch.batch_size)
+    with torch.no_grad():
+        a = model(batch, batch.times).posterior.loc
+        b = model(batch.select(perm), batch.times[perm]).posterior.loc
+        torch.testing.assert_close(b, a[perm])
+        ma = model.decoder(a.unsqueeze(0), batch.times)
+        mb = model.decoder(b.unsqueeze(0), batch.times[perm])
+        torch.testing.assert_close(mb, ma[:, perm], atol=1e-10, rtol=0)
+
+
+def test_seeded_sampling_is_reproducible():
+    model = _model()
+    times = torch.linspace(0, 1, 5, dtype=torch.float64).expand(3, 5)
+    a = model.sample_prior(times, 4, generator=torch.Generator().manual_seed(7))
+    b = model.sample_prior(times, 4, generator=torch.Generator().manual_seed(7))
+    assert a.shape == (4, 3, 5, 1)
+    assert torch.equal(a, b)
+
+
+def test_a_few_steps_of_training_reduce_the_loss():
+    batch = _data().batch()
+    model = _model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        terms, _ = model.loss(batch, batch, generator=torch.Generator().manual_seed(0))
+        terms.loss.backward()
+        opt.step()
+        first = terms.loss.item() if first is None else first
+    assert terms.loss.item() < first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of 'gru', 'odernn'"),
+        ({"latent_dim": 0}, ValueError, r"`latent_dim` must be at least 1"),
+    ],
+)
+def test_bad_configuration(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LatentODEModel(1, **kwargs)
+
+
+def test_bad_sample_count_and_target_rows():
+    batch = _data().batch()
+    model = _model()
+    with pytest.raises(ValueError, match=r"`n_samples` must be at least 1"):
+        model(batch, batch.times, n_samples=0)
+    with pytest.raises(ValueError, match=r"`target_times` covers 3 series, `cond` 12"):
+        model(batch, batch.times[:3])
