@@ -1,0 +1,17 @@
+"""Lightning integration: a thin module, a data module, and training callbacks."""
+
+from latentode.lightning.callbacks import KLAnnealing, NonFiniteGuard, NonFiniteLossError
+from latentode.lightning.datamodule import IrregularTimeSeriesDataModule
+from latentode.lightning.module import OPTIMIZERS, LatentODEModule
+from latentode.lightning.tasks import TASKS, split_items
+
+__all__ = [
+    "OPTIMIZERS",
+    "TASKS",
+    "IrregularTimeSeriesDataModule",
+    "KLAnnealing",
+    "LatentODEModule",
+    "NonFiniteGuard",
+    "NonFiniteLossError",
+    "split_items",
+]

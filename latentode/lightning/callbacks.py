@@ -1,0 +1,55 @@
+"""Training schedules and guards, as Lightning callbacks (the module stays schedule-free)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from latentode._validation import check_int, check_real
+
+__all__ = ["KLAnnealing", "NonFiniteGuard", "NonFiniteLossError"]
+
+
+class KLAnnealing(pl.Callback):
+    """Raise the KL weight β linearly from ``start`` to ``end`` over ``n_steps`` optimiser steps.
+
+    Annealing lets the decoder learn to use z0 before the KL pulls the posterior to the prior
+    (avoiding posterior collapse early in training).
+    """
+
+    def __init__(self, start: float = 0.0, end: float = 1.0, n_steps: int = 1000) -> None:
+        self.start = check_real("start", start, nonnegative=True)
+        self.end = check_real("end", end, nonnegative=True)
+        self.n_steps = check_int("n_steps", n_steps, minimum=1)
+
+    def weight(self, step: int) -> float:
+        """β after ``step`` optimiser steps."""
+        frac = min(step / self.n_steps, 1.0)
+        return self.start + frac * (self.end - self.start)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, idx: int):
+        pl_module.kl_weight = self.weight(trainer.global_step)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+
+class NonFiniteGuard(pl.Callback):
+    """Stop at the first non-finite training loss, naming the likely cause and the fix."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None or bool(torch.isfinite(loss.detach()).all()):
+            return
+        hp = getattr(pl_module, "hparams", {})
+        raise NonFiniteLossError(
+            f"the training loss became {float(loss.detach())} at step {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}). Likely causes: the latent ODE is stiff or "
+            "exploding, or the learning rate is too high. Fixes: tighter solver tolerances "
+            f"(rtol={hp.get('rtol', '?')}, atol={hp.get('atol', '?')}), a lower learning rate "
+            f"(lr={hp.get('lr', '?')}), gradient clipping (Trainer(gradient_clip_val=1.0)), or "
+            "KL annealing"
+        )

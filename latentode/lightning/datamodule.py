@@ -1,0 +1,160 @@
+"""`IrregularTimeSeriesDataModule`: a DataFrame or built-in dataset → seeded splits and batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from latentode._validation import check_choice, check_int, check_real
+from latentode.data import GENERATORS, IrregularDataset, TimeScaler, frame_to_series, make_dataset
+from latentode.lightning.tasks import TASKS, split_items
+
+__all__ = ["IrregularTimeSeriesDataModule"]
+
+
+class IrregularTimeSeriesDataModule(pl.LightningDataModule):
+    """Train/val/test batches of (conditioning points, target points) from irregular series.
+
+    Args:
+        data: A long DataFrame, or the name of a built-in dataset (``"periodic"``, ``"spiral"``).
+        id_col, time_col, value_cols, time_unit: Frame layout (see ``frame_to_series``).
+        dataset_kwargs: Options of the built-in generator (e.g. ``{"n_series": 200}``).
+        task: ``"interpolation"`` (a random ``cond_fraction`` of each series' observed points
+            conditions; all points are targets) or ``"extrapolation"`` (points before
+            ``extrap_cut`` of each series' span condition; points after are targets).
+        cond_fraction: Share of observed points that condition, for interpolation.
+        extrap_cut: Where to cut each series' span, in (0, 1), for extrapolation.
+        val_fraction, test_fraction: Shares of series held out (split over series, seeded).
+        batch_size: Series per batch.
+        origin: Time origin of the :class:`TimeScaler` (``"series"`` or ``"global"``).
+        num_workers: DataLoader workers.
+        seed: Seeds the split, the shuffling and the conditioning subsets.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame | str = "periodic",
+        *,
+        id_col: str = "id",
+        time_col: str = "time",
+        value_cols: Sequence[str] | None = None,
+        time_unit: str | None = None,
+        dataset_kwargs: dict[str, Any] | None = None,
+        task: str = "interpolation",
+        cond_fraction: float = 0.5,
+        extrap_cut: float = 0.5,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        batch_size: int = 50,
+        origin: str = "series",
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if isinstance(data, str):
+            check_choice("data", data, GENERATORS)
+        elif not isinstance(data, pd.DataFrame):
+            raise TypeError(
+                "`data` must be a long DataFrame or a built-in dataset name "
+                f"({', '.join(map(repr, sorted(GENERATORS)))}); got {type(data).__name__}"
+            )
+        self.data = data
+        self.layout = {
+            "id_col": id_col,
+            "time_col": time_col,
+            "value_cols": value_cols,
+            "time_unit": time_unit,
+        }
+        self.dataset_kwargs = dict(dataset_kwargs or {})
+        self.task = check_choice("task", task, TASKS)
+        self.cond_fraction = check_real("cond_fraction", cond_fraction, positive=True)
+        if self.cond_fraction > 1:
+            raise ValueError(f"`cond_fraction` must be in (0, 1]; got {cond_fraction}")
+        self.extrap_cut = check_real("extrap_cut", extrap_cut, positive=True)
+        if self.extrap_cut >= 1:
+            raise ValueError(
+                f"`extrap_cut` must be strictly inside (0, 1) so both sides keep points; "
+                f"got {extrap_cut}"
+            )
+        self.val_fraction = check_real("val_fraction", val_fraction, nonnegative=True)
+        self.test_fraction = check_real("test_fraction", test_fraction, nonnegative=True)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                "`val_fraction + test_fraction` must leave series to train on; got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.origin = origin
+        self.num_workers = check_int("num_workers", num_workers, minimum=0)
+        self.seed = check_int("seed", seed)
+        self.dataset: IrregularDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        """Validate the frame, split series (seeded) and fit the time scale on training series."""
+        if self.dataset is not None:
+            return
+        frame = self.data
+        if isinstance(frame, str):
+            frame = make_dataset(
+                frame, **{"random_state": self.seed, **self.dataset_kwargs}
+            ).observed
+        series, fmt = frame_to_series(frame, **self.layout)
+        n = len(series)
+        order = np.random.default_rng(self.seed).permutation(n)
+        n_val, n_test = round(self.val_fraction * n), round(self.test_fraction * n)
+        if n - n_val - n_test < 1:
+            raise ValueError(f"{n} series leave none to train on after the val/test split")
+        self.split = {
+            "val": order[:n_val].tolist(),
+            "test": order[n_val : n_val + n_test].tolist(),
+            "train": order[n_val + n_test :].tolist(),
+        }
+        scaler = TimeScaler(origin=self.origin).fit([series[i] for i in self.split["train"]])
+        self.dataset = IrregularDataset(series, fmt, scaler)
+        self.n_features = self.dataset.n_features
+        self._train_generator = torch.Generator().manual_seed(self.seed)
+
+    def _collate(self, stage: str):
+        def collate_fn(items):
+            # Held-out batches condition on the same points every epoch: seed by their series.
+            generator = (
+                self._train_generator
+                if stage == "train"
+                else torch.Generator().manual_seed(self.seed + 7919 * int(items[0].index))
+            )
+            return split_items(
+                items,
+                self.task,
+                cond_fraction=self.cond_fraction,
+                extrap_cut=self.extrap_cut,
+                generator=generator,
+            )
+
+        return collate_fn
+
+    def _loader(self, stage: str) -> DataLoader:
+        if self.dataset is None:
+            self.setup()
+        return DataLoader(
+            Subset(self.dataset, self.split[stage]),
+            batch_size=self.batch_size,
+            shuffle=stage == "train",
+            generator=torch.Generator().manual_seed(self.seed) if stage == "train" else None,
+            collate_fn=self._collate(stage),
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,184 @@
+"""Lightning layer: tiny fits on CPU, checkpoints, seeded reproducibility, task splits."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from latentode.data.collate import SeriesItem
+from latentode.lightning import (
+    IrregularTimeSeriesDataModule,
+    KLAnnealing,
+    LatentODEModule,
+    NonFiniteGuard,
+    NonFiniteLossError,
+    split_items,
+)
+
+TINY = {
+    "latent_dim": 3,
+    "encoder_hidden": 6,
+    "decoder_width": 8,
+    "decoder_depth": 1,
+    "method": "rk4",
+    "obs_std": 0.1,
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _dm(**kwargs):
+    args = {
+        "data": "periodic",
+        "dataset_kwargs": {"n_series": 24, "n_points": 20},
+        "batch_size": 8,
+        "seed": 0,
+        **kwargs,
+    }
+    return IrregularTimeSeriesDataModule(**args)
+
+
+def _trainer(tmp_path, **kwargs):
+    return pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **kwargs,
+    )
+
+
+def test_fast_dev_run_fit(tmp_path):
+    dm = _dm()
+    dm.setup()
+    module = LatentODEModule(dm.n_features, **TINY)
+    _trainer(tmp_path, fast_dev_run=True, callbacks=[KLAnnealing(n_steps=5), NonFiniteGuard()]).fit(
+        module, dm
+    )
+
+
+@pytest.mark.parametrize("task", ["interpolation", "extrapolation"])
+def test_datamodule_splits_series_and_tasks(task):
+    dm = _dm(task=task)
+    dm.setup()
+    assert sorted(i for part in dm.split.values() for i in part) == list(range(24))
+    assert (len(dm.split["val"]), len(dm.split["test"])) == (2, 2)
+    cond, target = next(iter(dm.train_dataloader()))
+    assert cond.index.tolist() == target.index.tolist()
+    if task == "extrapolation":
+        last_cond = cond.times.gather(1, (cond.lengths - 1).unsqueeze(1))
+        assert (last_cond.squeeze(1) < target.times[:, 0]).all()
+    else:
+        assert (cond.lengths <= target.lengths).all()
+
+
+def test_interpolation_conditions_on_a_subset():
+    item = SeriesItem(0, torch.linspace(0, 1, 10), torch.ones(10, 1), torch.ones(10, 1))
+    cond, target = split_items(
+        [item],
+        "interpolation",
+        cond_fraction=0.3,
+        extrap_cut=0.5,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert cond.lengths.tolist() == [3]
+    assert target.lengths.tolist() == [10]
+
+
+def test_extrapolation_cut_leaving_no_targets_raises():
+    # the only point after the cut has nothing observed
+    mask = torch.tensor([[1.0], [1.0], [0.0]])
+    item = SeriesItem(4, torch.tensor([0.0, 0.2, 1.0]), torch.ones(3, 1) * mask, mask)
+    with pytest.raises(ValueError, match=r"leaves series #4 with no target points"):
+        split_items(
+            [item], "extrapolation", cond_fraction=0.5, extrap_cut=0.5, generator=torch.Generator()
+        )
+
+
+def test_load_from_checkpoint_rebuilds_the_same_module(tmp_path):
+    dm = _dm()
+    dm.setup()
+    module = LatentODEModule(dm.n_features, **TINY)
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=1)
+    trainer.fit(module, dm)
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    again = LatentODEModule.load_from_checkpoint(path, weights_only=True)
+    assert again.hparams == module.hparams
+    for (n, a), (_, b) in zip(module.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), n
+
+
+def test_two_seeded_fits_give_identical_weights(tmp_path):
+    weights = []
+    for run in range(2):
+        pl.seed_everything(0, verbose=False)
+        dm = _dm()
+        dm.setup()
+        module = LatentODEModule(dm.n_features, **TINY)
+        _trainer(
+            tmp_path / str(run),
+            max_epochs=1,
+            limit_train_batches=2,
+            limit_val_batches=0,
+            deterministic=True,
+        ).fit(module, dm)
+        weights.append(module.state_dict())
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k
+
+
+def test_kl_annealing_schedule():
+    kl = KLAnnealing(start=0.0, end=1.0, n_steps=10)
+    assert [kl.weight(s) for s in (0, 5, 10, 20)] == [0.0, 0.5, 1.0, 1.0]
+
+
+def test_non_finite_guard_names_the_fix():
+    class Boom:
+        global_step, current_epoch = 3, 0
+
+    module = LatentODEModule(1, **TINY)
+    with pytest.raises(NonFiniteLossError, match=r"lower learning rate .*gradient_clip_val"):
+        NonFiniteGuard().on_train_batch_end(Boom(), module, torch.tensor(float("nan")), None, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of 'gru', 'odernn'"),
+        ({"latent_dim": 0}, ValueError, r"`latent_dim` must be at least 1"),
+        ({"n_samples": 0}, ValueError, r"`n_samples` must be at least 1"),
+        ({"rtol": -1e-3}, ValueError, r"`rtol` must be > 0"),
+        ({"optimizer": "lbfgs"}, ValueError, r"`optimizer` must be one of"),
+    ],
+)
+def test_bad_module_configuration(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LatentODEModule(1, **{**TINY, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"data": "sines"}, ValueError, r"`data` must be one of 'periodic', 'spiral'"),
+        ({"data": [1, 2]}, TypeError, r"`data` must be a long DataFrame"),
+        ({"task": "forecast"}, ValueError, r"`task` must be one of"),
+        ({"extrap_cut": 1.0}, ValueError, r"`extrap_cut` must be strictly inside \(0, 1\)"),
+        ({"val_fraction": 0.6, "test_fraction": 0.4}, ValueError, r"must leave series to train"),
+    ],
+)
+def test_bad_datamodule_configuration(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _dm(**kwargs)
