@@ -44,7 +44,8 @@ class ResidualBlock(nn.Module):
 
     def increment(self, h: torch.Tensor) -> torch.Tensor:
         """The residual branch alone: ``(..., width) -> (..., width)``."""
-        return self.linear(self.activation(self.norm(h)))
+        # .forward, not __call__: see VectorField.forward (this runs at every solver stage)
+        return self.linear.forward(self.activation.forward(self.norm.forward(h)))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``(..., width) -> (..., width)``."""

@@ -17,6 +17,7 @@ import torchdiffeq
 from torch import nn
 
 from latentode._validation import check_bool, check_choice, check_int, check_real, format_choices
+from latentode.core.dopri5 import dopri5_solve
 
 __all__ = [
     "ADAPTIVE_METHODS",
@@ -249,9 +250,9 @@ class _Monitored(nn.Module):
             self.stats.nfe_forward += 1
         return self.field(t, y)
 
-    def _check_step(self, direction: str, steps: int, t0: torch.Tensor, y0: State) -> None:
+    def _check_step(self, direction: str, steps: int, t0: torch.Tensor | float, y0: State) -> None:
         cfg = self.config
-        now = float(t0.detach())
+        now = float(t0.detach()) if isinstance(t0, torch.Tensor) else float(t0)
         if steps > cfg.max_num_steps:
             raise SolverError(
                 f"the {direction} ODE solve needed more than max_num_steps={cfg.max_num_steps} "
@@ -266,8 +267,9 @@ class _Monitored(nn.Module):
                 f"step_size={cfg.step_size}): the vector field is exploding. {_FIXES}"
             )
 
-    # torchdiffeq passes y0 as the user's tuple for tuple states, and flat otherwise.
-    def callback_step(self, t0: torch.Tensor, y0: State, dt: torch.Tensor) -> None:
+    # torchdiffeq passes y0 as the user's tuple for tuple states, and flat otherwise; the native
+    # dopri5 passes t0 and dt as floats.
+    def callback_step(self, t0: torch.Tensor | float, y0: State, dt: torch.Tensor | float) -> None:
         self.stats.steps_forward += 1
         self._check_step("forward", self.stats.steps_forward, t0, y0)
 
@@ -377,6 +379,22 @@ def _options(config: SolverConfig) -> dict[str, Any]:
     return {"grid_constructor": _grid_constructor(config.step_size)}
 
 
+def _uses_native_dopri5(config: SolverConfig, z0: State, times: torch.Tensor) -> bool:
+    """Whether :func:`dopri5_solve` can stand in for torchdiffeq's dopri5 in this solve.
+
+    It covers direct differentiation of a single tensor state (the decoder's case). The adjoint
+    needs torchdiffeq's backward solve, tuple states its mixed error norm, and times that carry
+    gradients its differentiable step grid.
+    """
+    return (
+        config.method == "dopri5"
+        and not config.adjoint
+        and isinstance(z0, torch.Tensor)
+        and z0.ndim >= 1
+        and not times.requires_grad
+    )
+
+
 def solve(
     field: Callable[[torch.Tensor, State], State],
     z0: State,
@@ -451,8 +469,18 @@ def solve(
     }
 
     # compute
+    native = _uses_native_dopri5(config, z0, times)
     try:
-        if config.adjoint:
+        if native:
+            ys = dopri5_solve(
+                monitored,
+                z0,
+                times.tolist(),
+                rtol=config.rtol,
+                atol=config.atol,
+                on_step=monitored.callback_step,
+            )
+        elif config.adjoint:
             adjoint_options = _options(config.replace(method=config.backward_method))
             if config.adjoint_seminorm:
                 adjoint_options["norm"] = "seminorm"
@@ -468,7 +496,9 @@ def solve(
             )
         else:
             ys = torchdiffeq.odeint(monitored, z0, times, **common)
-    except AssertionError as err:  # torchdiffeq signals underflow and its own limits by assert
+    # torchdiffeq signals step underflow and its own limits by assert, the native solver by
+    # FloatingPointError
+    except (AssertionError, FloatingPointError) as err:
         raise SolverError(
             f"the ODE solve failed (method={config.method!r}, rtol={config.rtol:g}, "
             f"atol={config.atol:g}, max_num_steps={config.max_num_steps}) over t in "
@@ -478,7 +508,8 @@ def solve(
         monitored.in_backward = True  # any later evaluation belongs to the backward pass
 
     # format
-    ys = _map_state(_batch_first, ys)
+    if not native:
+        ys = _map_state(_batch_first, ys)
     if not _all_finite(ys):
         raise SolverError(
             f"the ODE solution contains NaN or inf (method={config.method!r}, "

@@ -62,22 +62,47 @@ class Encoder(nn.Module, ABC):
                 f"series at batch rows {empty[:5]} have no observed value to encode; drop them "
                 "or give each series at least one observation"
             )
-        positions = torch.arange(batch.max_obs, device=batch.device)
-        # time of each series' last observed position: where the backward walk starts
-        last = (observed * (positions + 1)).argmax(dim=1)  # (batch,)
-        t_state = batch.times.gather(1, last.unsqueeze(1)).squeeze(1)  # (batch,)
+        t_from, t_to = _walk_clock(batch.times, observed)  # 2 × (batch, max_obs)
+        # Everything the cell reads that does not depend on the state, for all positions at
+        # once: (batch, max_obs, 2 * n_features + 1)
+        inputs = torch.cat([values, batch.mask, (t_from - t_to).unsqueeze(-1)], dim=-1)
+        here = observed.unsqueeze(-1)  # (batch, max_obs, 1)
         h = values.new_zeros(batch.batch_size, self.hidden_dim)
         for j in range(batch.max_obs - 1, -1, -1):
-            here = observed[:, j]  # (batch,)
-            t_j = batch.times[:, j]
-            # rows without an observation here keep both their state and their clock
-            t_to = torch.where(here, t_j, t_state)
-            h = self.evolve(h, t_state, t_to)
-            step_in = torch.cat(
-                [values[:, j], batch.mask[:, j], (t_state - t_to).unsqueeze(-1)], dim=-1
-            )  # (batch, 2 * n_features + 1)
-            h = torch.where(here.unsqueeze(-1), self.cell(step_in, h), h)
-            t_state = t_to
-        h = self.finish(h, t_state)
+            h = self.evolve(h, t_from[:, j], t_to[:, j])
+            h = torch.where(here[:, j], self.cell(inputs[:, j], h), h)
+        # the walk ends at each series' first observed time
+        h = self.finish(h, t_to[:, 0])
         mean, raw_std = self.to_posterior(h).chunk(2, dim=-1)  # 2 × (batch, latent_dim)
         return Normal(mean, nn.functional.softplus(raw_std) + _MIN_STD)
+
+
+def _walk_clock(times: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the backward walk moves the state at each position, computed for all at once.
+
+    Walking from the last position to the first, the state sits at the time of the latest
+    observed position seen so far. At position ``j`` it moves from ``t_from[:, j]`` (the time
+    of the next observed position after ``j``; the last observed time when there is none) to
+    ``t_to[:, j]``: the position's own time where it is observed, else nowhere
+    (``t_to == t_from``, so unobserved positions keep both state and clock).
+
+    Args:
+        times: ``(batch, max_obs)`` observation times.
+        observed: ``(batch, max_obs)`` bool, anything observed at that position; every row has
+            at least one True.
+
+    Returns:
+        ``(t_from, t_to)``, each ``(batch, max_obs)``.
+    """
+    batch, max_obs = times.shape
+    positions = torch.arange(max_obs, device=times.device).expand(batch, max_obs)
+    # index of the first observed position at or after j (max_obs where there is none)
+    at_or_after = torch.where(observed, positions, max_obs)
+    at_or_after = at_or_after.flip(1).cummin(dim=1).values.flip(1)  # (batch, max_obs)
+    last = at_or_after.new_full((batch, 1), max_obs)
+    after = torch.cat([at_or_after[:, 1:], last], dim=1)  # first observed position after j
+    last_observed = (observed * (positions + 1)).argmax(dim=1, keepdim=True)  # (batch, 1)
+    after = torch.where(after == max_obs, last_observed, after)
+    t_from = times.gather(1, after)  # (batch, max_obs)
+    t_to = torch.where(observed, times, t_from)
+    return t_from, t_to

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from latentode._validation import check_int
-from latentode.core.fixed_step import FIXED_STEP_METHODS, fixed_step_solve
+from latentode.core.fixed_step import FIXED_STEP_METHODS, FixedStepSolver
 from latentode.core.vector_field import VectorField
 from latentode.encoders.base import Encoder
 
@@ -49,6 +49,7 @@ class ODERNNEncoder(Encoder):
                 f"`method` must be one of {sorted(FIXED_STEP_METHODS)}; got {method!r}"
             )
         self.method = method
+        self.stepper = FixedStepSolver(method, self.n_substeps)
         self.field = VectorField(
             hidden_dim, width=field_width, depth=field_depth, norm="none", zero_init=True
         )
@@ -59,10 +60,8 @@ class ODERNNEncoder(Encoder):
         return super().forward(batch)
 
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
-        self.nfe += self.n_substeps * FIXED_STEP_METHODS[self.method][1]
-        return fixed_step_solve(
-            self.field, h, t_from, t_to, n_steps=self.n_substeps, method=self.method
-        )
+        self.nfe += self.stepper.nfe
+        return self.stepper(self.field, h, t_from, t_to)
 
     def finish(self, h: torch.Tensor, t_first: torch.Tensor) -> torch.Tensor:
         return self.evolve(h, t_first, torch.zeros_like(t_first))
