@@ -114,3 +114,66 @@ def test_bad_sample_count_and_target_rows():
         model(batch, batch.times, n_samples=0)
     with pytest.raises(ValueError, match=r"`target_times` covers 3 series, `cond` 12"):
         model(batch, batch.times[:3])
+
+
+def test_appending_fully_masked_positions_changes_nothing():
+    """Rows with nothing observed, with new later times, leave the loss and posterior alone."""
+    from latentode.data.collate import SeriesItem, collate
+
+    torch.manual_seed(0)
+    model = LatentODEModel(
+        2, latent_dim=3, encoder_hidden=6, decoder_width=8, decoder_depth=1, obs_std=0.1
+    ).double()
+    g = torch.Generator().manual_seed(0)
+    items, longer = [], []
+    for i in range(4):
+        n = 3 + i
+        times = torch.sort(torch.rand(n, generator=g, dtype=torch.float64)).values
+        values = torch.randn(n, 2, generator=g, dtype=torch.float64)
+        mask = torch.ones(n, 2, dtype=torch.float64)
+        items.append(SeriesItem(i, times, values, mask))
+        extra = times[-1] + torch.tensor([0.3, 0.7], dtype=torch.float64)
+        longer.append(
+            SeriesItem(
+                i,
+                torch.cat([times, extra]),
+                torch.cat([values, torch.full((2, 2), 1e6, dtype=torch.float64)]),
+                torch.cat([mask, torch.zeros(2, 2, dtype=torch.float64)]),
+            )
+        )
+    base, padded = collate(items), collate(longer)
+    a, out_a = model.loss(base, base, n_samples=2, generator=torch.Generator().manual_seed(5))
+    b, out_b = model.loss(padded, padded, n_samples=2, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(out_b.posterior.loc, out_a.posterior.loc, rtol=0, atol=1e-12)
+    torch.testing.assert_close(b.loss, a.loss, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shapes_for_random_sizes(seed):
+    from latentode.data.collate import SeriesItem, collate
+
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(low, high):
+        return int(torch.randint(low, high + 1, (1,), generator=g))
+
+    n_series, n_features, latent, k = draw(1, 6), draw(1, 4), draw(1, 5), draw(1, 3)
+    items = []
+    for i in range(n_series):
+        n = draw(1, 8)
+        times = torch.sort(torch.rand(n, generator=g)).values
+        mask = (torch.rand(n, n_features, generator=g) < 0.7).float()
+        mask[0, 0] = 1.0
+        items.append(SeriesItem(i, times, torch.randn(n, n_features, generator=g) * mask, mask))
+    batch = collate(items)
+    encoder = ["gru", "odernn"][seed % 2]
+    model = LatentODEModel(
+        n_features, latent, encoder=encoder, encoder_hidden=5, decoder_width=6, decoder_depth=1
+    )
+    terms, out = model.loss(batch, batch, n_samples=k)
+    assert out.posterior.loc.shape == (n_series, latent)
+    assert out.z0.shape == (k, n_series, latent)
+    assert out.mean.shape == (k, n_series, batch.max_obs, n_features)
+    assert torch.isfinite(terms.loss)
+    prior = model.sample_prior(batch.times, n_samples=k)
+    assert prior.shape == (k, n_series, batch.max_obs, n_features)

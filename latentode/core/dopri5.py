@@ -7,7 +7,7 @@ costs several times the vector field itself. Here the steps are the same as torc
 tableau, initial-step rule, RMS error norm and step-size controller, so results agree to
 rounding), but the interpolant is written as what it is, linear in the stage derivatives::
 
-    y(t0 + x·h) = y0 + K · β(x),   K = [k1 … k7] (..., d, 7),   β(x) = h · P(x) Q (7,)
+    y(t0 + x·h) = y0 + β(x) · K,   K = [k1 … k7] (7, ..., d),   β(x) = h · P(x) Q (7,)
 
 so every output time inside a step costs one shared matrix product.
 
@@ -142,15 +142,15 @@ def dopri5_solve(
         signed = t1 - t0
         ks = [f0]
         for alpha, beta in zip(_ALPHA[:-1], betas, strict=True):
-            # (*lead, d, i) @ (i,) -> (*lead, d): the stage's combination of earlier slopes
-            stage = torch.add(y0, torch.stack(ks, dim=-1) @ beta, alpha=signed)
+            # (i,) · (i, *lead, d) -> (*lead, d): the stage's combination of earlier slopes
+            stage = torch.add(y0, torch.tensordot(beta, torch.stack(ks), dims=1), alpha=signed)
             ks.append(field(y0.new_tensor(t0 + alpha * signed), stage))
-        y1 = torch.add(y0, torch.stack(ks, dim=-1) @ b_sol, alpha=signed)  # (*lead, d)
+        y1 = torch.add(y0, torch.tensordot(b_sol, torch.stack(ks), dims=1), alpha=signed)
         ks.append(field(y0.new_tensor(t1), y1))  # FSAL: the next step's first slope
-        k = torch.stack(ks, dim=-1)  # (*lead, d, 7)
+        k = torch.stack(ks)  # (7, *lead, d)
         with torch.no_grad():
             tolerance = atol + rtol * torch.maximum(y0.abs(), y1.abs())
-            error_ratio = _rms((k @ b_err) * signed / tolerance)
+            error_ratio = _rms(torch.tensordot(b_err, k, dims=1) * signed / tolerance)
         if error_ratio <= 1:
             end = nxt
             while end < len(times) and (times[end] - t1) * direction <= 0:
@@ -158,9 +158,9 @@ def dopri5_solve(
             if end > nxt:
                 x = (np.asarray(times[nxt:end]) - t0) / signed  # (m,) in (0, 1]
                 powers = x[:, None] ** np.arange(1, 5)  # (m, 4)
-                weights = torch.tensor((signed * powers @ _Q).T, **like)  # (7, m)
-                # (*lead, d, 7) @ (7, m) -> (*lead, d, m) -> (*lead, m, d)
-                pieces.append((y0.unsqueeze(-1) + k @ weights).transpose(-1, -2))
+                weights = torch.tensor(signed * powers @ _Q, **like)  # (m, 7)
+                # (m, 7) · (7, *lead, d) -> (m, *lead, d) -> (*lead, m, d)
+                pieces.append((y0 + torch.tensordot(weights, k, dims=1)).movedim(0, -2))
                 nxt = end
             t0, y0, f0 = t1, y1, ks[-1]
         if not math.isfinite(error_ratio):

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Subset, get_worker_info
 
 from latentode._validation import check_choice, check_int, check_real
 from latentode.data import GENERATORS, IrregularDataset, TimeScaler, frame_to_series, make_dataset
+from latentode.data.scaling import ORIGINS
 from latentode.lightning.tasks import TASKS, split_items
 
 __all__ = ["IrregularTimeSeriesDataModule"]
@@ -90,7 +91,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
                 f"{self.val_fraction} + {self.test_fraction}"
             )
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
-        self.origin = origin
+        self.origin = check_choice("origin", origin, ORIGINS)
         self.num_workers = check_int("num_workers", num_workers, minimum=0)
         self.seed = check_int("seed", seed)
         self.dataset: IrregularDataset | None = None
@@ -122,12 +123,16 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     def _collate(self, stage: str):
         def collate_fn(items):
-            # Held-out batches condition on the same points every epoch: seed by their series.
-            generator = (
-                self._train_generator
-                if stage == "train"
-                else torch.Generator().manual_seed(self.seed + 7919 * int(items[0].index))
-            )
+            if stage != "train":
+                # Held-out batches condition on the same points every epoch: seed by series.
+                generator = torch.Generator().manual_seed(self.seed + 7919 * int(items[0].index))
+            elif get_worker_info() is None:
+                generator = self._train_generator
+            else:
+                # In a worker, a copy of self._train_generator would restart every epoch. The
+                # DataLoader reseeds each worker's global RNG from its own seeded generator
+                # every epoch instead, so that RNG is reproducible and fresh each epoch.
+                generator = None
             return split_items(
                 items,
                 self.task,

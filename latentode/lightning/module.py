@@ -107,6 +107,8 @@ class LatentODEModule(pl.LightningModule):
         )
         stats = self.model.decoder.last_stats
         size = cond.batch_size
+        # The ODE-RNN counts its fixed-step evaluations; a GRU encoder makes none.
+        nfe_encoder = float(getattr(self.model.encoder, "nfe", 0))
         self.log(f"{stage}/loss", terms.loss, prog_bar=True, batch_size=size)
         self.log_dict(
             {
@@ -114,6 +116,7 @@ class LatentODEModule(pl.LightningModule):
                 f"{stage}/kl": terms.kl,
                 f"{stage}/mse": masked_mse(out.mean, target.values, target.mask),
                 f"{stage}/nfe_forward": float(sum(s.nfe_forward for s in stats)),
+                f"{stage}/nfe_encoder": nfe_encoder,
                 f"{stage}/kl_weight": float(self.kl_weight),
             },
             batch_size=size,

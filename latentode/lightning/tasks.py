@@ -19,7 +19,7 @@ def _take(item: SeriesItem, keep: torch.Tensor) -> SeriesItem:
 
 
 def _interpolation(
-    item: SeriesItem, fraction: float, generator: torch.Generator
+    item: SeriesItem, fraction: float, generator: torch.Generator | None
 ) -> tuple[SeriesItem, SeriesItem]:
     """A random subset of the observed rows conditions; every row is a target."""
     observed = torch.nonzero(item.mask.amax(-1) > 0).flatten()  # rows with anything observed
@@ -52,9 +52,12 @@ def split_items(
     *,
     cond_fraction: float,
     extrap_cut: float,
-    generator: torch.Generator,
+    generator: torch.Generator | None,
 ) -> tuple[IrregularBatch, IrregularBatch]:
-    """``(conditioning batch, target batch)`` for a list of series, same series order in both."""
+    """``(conditioning batch, target batch)`` for a list of series, same series order in both.
+
+    ``generator`` draws the interpolation subsets; None uses torch's global RNG.
+    """
     if task == "interpolation":
         pairs = [_interpolation(it, cond_fraction, generator) for it in items]
     else:

@@ -64,9 +64,59 @@ def test_fast_dev_run_fit(tmp_path):
     dm = _dm()
     dm.setup()
     module = LatentODEModule(dm.n_features, **TINY)
-    _trainer(tmp_path, fast_dev_run=True, callbacks=[KLAnnealing(n_steps=5), NonFiniteGuard()]).fit(
-        module, dm
+    trainer = _trainer(
+        tmp_path, fast_dev_run=True, callbacks=[KLAnnealing(n_steps=5), NonFiniteGuard()]
     )
+    trainer.fit(module, dm)
+    logged = trainer.callback_metrics
+    for name in ("loss", "log_likelihood", "kl", "mse", "nfe_forward", "nfe_encoder"):
+        assert torch.isfinite(logged[f"train/{name}"]), name
+    assert logged["train/nfe_forward"] > 0
+    assert logged["train/nfe_encoder"] > 0
+    assert "train/nfe_backward" in logged
+
+
+def _first_conditioning(dm, epochs=2):
+    loader = dm.train_dataloader()
+    return [next(iter(loader))[0] for _ in range(epochs)]  # a fresh pass per epoch
+
+
+def test_workers_give_reproducible_batches_that_change_between_epochs():
+    runs = [_first_conditioning(_setup(_dm(num_workers=2))) for _ in range(2)]
+    for a, b in zip(*runs, strict=True):  # same seed, same batches
+        assert torch.equal(a.index, b.index)
+        assert torch.equal(a.times, b.times)
+    epoch1, epoch2 = runs[0]
+    assert not (torch.equal(epoch1.index, epoch2.index) and torch.equal(epoch1.times, epoch2.times))
+
+
+def _setup(dm):
+    dm.setup()
+    return dm
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_and_predict_on_cuda(tmp_path):
+    dm = _setup(_dm())
+    module = LatentODEModule(dm.n_features, **TINY)
+    trainer = pl.Trainer(
+        accelerator="gpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, dm)
+    cuda_module = module.to("cuda").eval()
+    cond, target = next(iter(dm.val_dataloader()))
+    with torch.no_grad():
+        out = cuda_module.model(cond.to("cuda"), target.times.to("cuda"))
+    assert out.mean.device.type == "cuda"
+    assert torch.isfinite(out.mean).all()
 
 
 @pytest.mark.parametrize("task", ["interpolation", "extrapolation"])
@@ -177,6 +227,7 @@ def test_bad_module_configuration(kwargs, error, match):
         ({"task": "forecast"}, ValueError, r"`task` must be one of"),
         ({"extrap_cut": 1.0}, ValueError, r"`extrap_cut` must be strictly inside \(0, 1\)"),
         ({"val_fraction": 0.6, "test_fraction": 0.4}, ValueError, r"must leave series to train"),
+        ({"origin": "calendar"}, ValueError, r"`origin` must be one of 'global', 'series'"),
     ],
 )
 def test_bad_datamodule_configuration(kwargs, error, match):

@@ -1,0 +1,286 @@
+"""Periodic toy benchmark at the reference settings of Rubanova et al. (2019): speed and accuracy.
+
+Protocol (the paper's ``run_models.py --dataset periodic --latent-ode -n 1000 -s 50 -l 10``):
+
+- 1000 sinusoids ``sin(2π f t + φ)`` (``f ~ U(0.4, 0.8)``, ``φ ~ U(0, 2π)``, noise std 0.01)
+  on one irregular grid of 100 times in ``[0, 5]`` (``latentode.data.make_periodic``); series
+  split 80/10/10 into train/validation/test, seeded.
+- Interpolation: a random 50% of each series' points condition the encoder, all 100 points are
+  targets. Extrapolation (a second model): points in the first half of each series' span
+  condition, points in the second half are targets.
+- Model: latent 10, ODE-RNN encoder (state 20, a width-32 field, one Euler step between
+  observations, as the reference takes between its grid points), decoder field of width 100 (one residual block), Gaussian head with std 0.01,
+  K = 3 posterior samples per series (as the reference trains), ELBO. Decoder solver dopri5 at
+  rtol 1e-3 / atol 1e-4, differentiated directly. Adamax, lr 1e-2 decayed ×0.999 per
+  iteration down to 1e-3; KL weight 0 for 10 epochs, then ``1 − 0.99^(epoch − 10)``. Batch 50.
+- Test MSE: posterior-mean ``z0`` decoded at the target times, squared error against the
+  observed (noisy) targets, averaged over target points, as the reference reports it.
+
+Speed is wall time per training iteration (loading the batch, forward, backward, optimiser
+step) at ``torch.set_num_threads(1)``; the median over all iterations is printed, with the NFE
+per iteration, and a profile of one iteration split by encoder position and solver step.
+
+Run: ``python benchmarks/periodic.py`` (about 5 minutes on one core), or ``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from latentode.core import SolverConfig
+from latentode.data import IrregularBatch
+from latentode.lightning import IrregularTimeSeriesDataModule
+from latentode.losses import masked_mse
+from latentode.model import LatentODEModel
+
+PUBLISHED_SECONDS_PER_ITERATION = 0.24  # the reference implementation, this class of machine
+TARGET_SECONDS_PER_ITERATION = 0.04
+
+
+@dataclass
+class RunResult:
+    task: str
+    seconds_per_iteration: list[float]
+    nfe_forward: list[int]
+    nfe_encoder: int
+    epochs: int
+    test_mse: float
+    train_seconds: float
+
+
+def _kl_weight(epoch: int, wait: int = 10) -> float:
+    """The reference's schedule: 0 for ``wait`` epochs, then ``1 − 0.99^(epoch − wait)``."""
+    return 0.0 if epoch < wait else 1.0 - 0.99 ** (epoch - wait)
+
+
+def build(
+    args: argparse.Namespace, task: str
+) -> tuple[IrregularTimeSeriesDataModule, LatentODEModel]:
+    dm = IrregularTimeSeriesDataModule(
+        "periodic",
+        dataset_kwargs={
+            "n_series": args.n_series,
+            "n_points": args.n_points,
+            "t_max": 5.0,
+            "observed_fraction": 1.0,
+            "noise_std": 0.01,
+        },
+        task=task,
+        cond_fraction=0.5,
+        extrap_cut=0.5,
+        val_fraction=0.1,
+        test_fraction=0.1,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    dm.setup()
+    torch.manual_seed(args.seed)
+    model = LatentODEModel(
+        dm.n_features,
+        latent_dim=args.latent_dim,
+        encoder="odernn",
+        encoder_hidden=20,
+        encoder_kwargs={"n_substeps": args.n_substeps, "field_width": 32},
+        decoder_width=100,
+        decoder_depth=1,
+        obs_std=0.01,
+        train_solver=SolverConfig(method="dopri5", rtol=1e-3, atol=1e-4),
+    )
+    return dm, model
+
+
+def _decoder_nfe(model: LatentODEModel) -> int:
+    return sum(s.nfe_forward for s in model.decoder.last_stats)
+
+
+@torch.no_grad()
+def evaluate(model: LatentODEModel, loader) -> float:
+    """Masked MSE of the posterior-mean prediction, averaged over all target points."""
+    model.eval()
+    total, count = 0.0, 0.0
+    for cond, target in loader:
+        q = model.encoder(cond)
+        mean = model.decoder(q.loc.unsqueeze(0), target.times)[0]  # (batch, n_times, f)
+        n = float(target.mask.sum())
+        total += float(masked_mse(mean, target.values, target.mask)) * n
+        count += n
+    model.train()
+    return total / count
+
+
+def train(args: argparse.Namespace, task: str) -> tuple[RunResult, LatentODEModel, IrregularBatch]:
+    dm, model = build(args, task)
+    optimiser = torch.optim.Adamax(model.parameters(), lr=1e-2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda it: max(0.999**it, 0.1))
+    generator = torch.Generator().manual_seed(args.seed)
+    seconds, nfe = [], []
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        beta = _kl_weight(epoch)
+        losses = []
+        loader = iter(dm.train_dataloader())
+        while True:
+            t0 = time.perf_counter()
+            try:
+                cond, target = next(loader)
+            except StopIteration:
+                break
+            optimiser.zero_grad()
+            terms, _ = model.loss(
+                cond, target, n_samples=args.n_samples, kl_weight=beta, generator=generator
+            )
+            terms.loss.backward()
+            optimiser.step()
+            schedule.step()
+            seconds.append(time.perf_counter() - t0)
+            nfe.append(_decoder_nfe(model))
+            losses.append(float(terms.loss.detach()))
+        if args.verbose and (epoch % max(args.epochs // 10, 1) == 0 or epoch == args.epochs - 1):
+            val = evaluate(model, dm.val_dataloader())
+            print(
+                f"  [{task}] epoch {epoch + 1:4d}/{args.epochs}"
+                f"  loss {statistics.mean(losses):8.4f}"
+                f"  val mse {val:.5f}  kl weight {beta:.2f}  nfe/iter {nfe[-1]:3d}"
+                f"  {time.perf_counter() - start:6.1f} s",
+                flush=True,
+            )
+    train_seconds = time.perf_counter() - start
+    result = RunResult(
+        task=task,
+        seconds_per_iteration=seconds,
+        nfe_forward=nfe,
+        nfe_encoder=model.encoder.nfe,
+        epochs=args.epochs,
+        test_mse=evaluate(model, dm.test_dataloader()),
+        train_seconds=train_seconds,
+    )
+    return result, model, next(iter(dm.train_dataloader()))
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
+    """Where one training iteration's time goes, with the trained model on one batch."""
+    cond, target = batch
+    optimiser = torch.optim.Adamax(model.parameters(), lr=0.0)  # lr 0: time steps, keep weights
+
+    def encoder_forward():
+        return model.encoder(cond)
+
+    def encoder_both():
+        q = model.encoder(cond)
+        (q.loc.sum() + q.scale.sum()).backward()
+
+    with torch.no_grad():
+        q = model.encoder(cond)
+    z0 = q.loc.expand(n_samples, *q.loc.shape).clone()  # (K, batch, latent)
+
+    def decoder_forward():
+        return model.decoder(z0, target.times)
+
+    def decoder_both():
+        model.decoder(z0.requires_grad_(True), target.times).sum().backward()
+
+    def whole():
+        optimiser.zero_grad()
+        model.loss(cond, target, n_samples=n_samples)[0].loss.backward()
+        optimiser.step()
+
+    enc_f = _median_ms(encoder_forward, repeats)
+    enc_b = _median_ms(encoder_both, repeats) - enc_f
+    dec_f = _median_ms(decoder_forward, repeats)
+    steps = sum(s.steps_forward for s in model.decoder.last_stats)
+    nfe = _decoder_nfe(model)
+    dec_b = _median_ms(decoder_both, repeats) - dec_f
+    total = _median_ms(whole, repeats)
+    positions = cond.max_obs + 1  # every position, plus the move to time 0
+    print(f"\nprofile of one iteration (trained model, batch {cond.batch_size}, K={n_samples}):")
+    print(f"  whole iteration               {total:7.2f} ms")
+    print(
+        f"  encoder forward               {enc_f:7.2f} ms  = {positions} positions × "
+        f"{1e3 * enc_f / positions:5.0f} µs  ({model.encoder.nfe} field evaluations)"
+    )
+    print(f"  encoder backward              {enc_b:7.2f} ms")
+    print(
+        f"  decoder forward               {dec_f:7.2f} ms  = {steps} dopri5 steps × "
+        f"{1e3 * dec_f / max(steps, 1):5.0f} µs  ({nfe} field evaluations, "
+        f"{target.union_grid().times.numel()} output times)"
+    )
+    print(f"  decoder backward              {dec_b:7.2f} ms")
+    rest = total - enc_f - enc_b - dec_f - dec_b
+    print(f"  rest (likelihood, KL, optimiser, sampling)  {rest:7.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--tasks", nargs="+", default=["interpolation", "extrapolation"])
+    parser.add_argument("--n-series", type=int, default=1000)
+    parser.add_argument("--n-points", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--latent-dim", type=int, default=10)
+    parser.add_argument("--n-samples", type=int, default=3, help="posterior samples K")
+    parser.add_argument("--n-substeps", type=int, default=1, help="ODE-RNN Euler sub-steps")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 epochs, 100 series")
+    parser.add_argument("--quiet", dest="verbose", action="store_false")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.n_series = 2, 100
+    torch.set_num_threads(args.threads)
+
+    print("periodic benchmark (Rubanova et al. 2019 reference settings)")
+    print(
+        f"  series {args.n_series}, points {args.n_points} on [0, 5], 50% conditioning, "
+        f"latent {args.latent_dim}, batch {args.batch_size}, K {args.n_samples}, "
+        f"ODE-RNN ({args.n_substeps} Euler sub-steps), dopri5 rtol 1e-3 atol 1e-4, "
+        f"epochs {args.epochs}, threads {torch.get_num_threads()}, torch {torch.__version__}"
+    )
+    results = []
+    for task in args.tasks:
+        result, model, batch = train(args, task)
+        results.append(result)
+        if task == args.tasks[0]:
+            profile(model, batch, args.n_samples, repeats=5 if args.quick else 20)
+    print("\nresults")
+    print(
+        f"  {'task':<14} {'epochs':>6} {'iters':>6} {'median s/iter':>13} {'first epoch':>11} "
+        f"{'last epoch':>10} {'NFE/iter (dec fwd)':>18} {'enc NFE':>7} {'test MSE':>9} "
+        f"{'train s':>8}"
+    )
+    for r in results:
+        per_epoch = len(r.seconds_per_iteration) // r.epochs
+        first = statistics.median(r.seconds_per_iteration[:per_epoch])
+        last = statistics.median(r.seconds_per_iteration[-per_epoch:])
+        print(
+            f"  {r.task:<14} {r.epochs:>6} {len(r.seconds_per_iteration):>6} "
+            f"{statistics.median(r.seconds_per_iteration):>13.4f} {first:>11.4f} {last:>10.4f} "
+            f"{statistics.median(r.nfe_forward):>18.0f} {r.nfe_encoder:>7d} {r.test_mse:>9.5f} "
+            f"{r.train_seconds:>8.1f}"
+        )
+    speed = statistics.median(results[0].seconds_per_iteration)
+    print(
+        f"\nspeed: {speed:.4f} s/iteration; target ≤ {TARGET_SECONDS_PER_ITERATION} "
+        f"({'met' if speed <= TARGET_SECONDS_PER_ITERATION else 'missed'}); "
+        f"{PUBLISHED_SECONDS_PER_ITERATION / speed:.1f}× faster than the reference's "
+        f"{PUBLISHED_SECONDS_PER_ITERATION} s/iteration"
+    )
+
+
+if __name__ == "__main__":
+    main()
