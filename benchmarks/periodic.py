@@ -9,8 +9,9 @@ Protocol (the paper's ``run_models.py --dataset periodic --latent-ode -n 1000 -s
   targets. Extrapolation (a second model): points in the first half of each series' span
   condition, points in the second half are targets.
 - Model: latent 10, ODE-RNN encoder (state 20, a width-32 field, one Euler step between
-  observations, as the reference takes between its grid points), decoder field of width 100 (one residual block), Gaussian head with std 0.01,
-  K = 3 posterior samples per series (as the reference trains), ELBO. Decoder solver dopri5 at
+  observations, as the reference takes between its grid points), decoder field of width 100
+  (one residual block), Gaussian head with std 0.01, K = 3 posterior samples per series (as
+  the reference trains), ELBO. Decoder solver dopri5 at
   rtol 1e-3 / atol 1e-4, differentiated directly. Adamax, lr 1e-2 decayed ×0.999 per
   iteration down to 1e-3; KL weight 0 for 10 epochs, then ``1 − 0.99^(epoch − 10)``. Batch 50.
 - Test MSE: posterior-mean ``z0`` decoded at the target times, squared error against the
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import torch
 
 from latentode.core import SolverConfig
+from latentode.core import solver as solver_module
 from latentode.data import IrregularBatch
 from latentode.lightning import IrregularTimeSeriesDataModule
 from latentode.losses import masked_mse
@@ -200,6 +202,15 @@ def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
         model.loss(cond, target, n_samples=n_samples)[0].loss.backward()
         optimiser.step()
 
+    def torchdiffeq_decoder_both():
+        # The same model and steps on torchdiffeq's dopri5, for the ratio in this same run.
+        native = solver_module._uses_native_dopri5
+        solver_module._uses_native_dopri5 = lambda *args: False
+        try:
+            decoder_both()
+        finally:
+            solver_module._uses_native_dopri5 = native
+
     enc_f = _median_ms(encoder_forward, repeats)
     enc_b = _median_ms(encoder_both, repeats) - enc_f
     dec_f = _median_ms(decoder_forward, repeats)
@@ -207,6 +218,12 @@ def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
     nfe = _decoder_nfe(model)
     dec_b = _median_ms(decoder_both, repeats) - dec_f
     total = _median_ms(whole, repeats)
+    torchdiffeq_both = _median_ms(torchdiffeq_decoder_both, repeats)
+    # The floor under the decoder: its vector field alone, evaluated NFE times, with backward.
+    field, t0 = model.decoder.field, torch.zeros(())
+    state = z0.detach().clone().requires_grad_(True)  # (K, batch, latent)
+    one_f = _median_ms(lambda: field(t0, state), repeats * 5)
+    one_b = _median_ms(lambda: field(t0, state).sum().backward(), repeats * 5) - one_f
     positions = cond.max_obs + 1  # every position, plus the move to time 0
     print(f"\nprofile of one iteration (trained model, batch {cond.batch_size}, K={n_samples}):")
     print(f"  whole iteration               {total:7.2f} ms")
@@ -221,6 +238,14 @@ def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
         f"{target.union_grid().times.numel()} output times)"
     )
     print(f"  decoder backward              {dec_b:7.2f} ms")
+    print(
+        f"    of which the vector field alone: {nfe} × ({1e3 * one_f:.0f} µs forward + "
+        f"{1e3 * one_b:.0f} µs backward) = {nfe * (one_f + one_b):.2f} ms"
+    )
+    print(
+        f"  decoder forward + backward on torchdiffeq's dopri5: {torchdiffeq_both:.2f} ms "
+        f"({torchdiffeq_both / (dec_f + dec_b):.1f}× the native solver's {dec_f + dec_b:.2f} ms)"
+    )
     rest = total - enc_f - enc_b - dec_f - dec_b
     print(f"  rest (likelihood, KL, optimiser, sampling)  {rest:7.2f} ms")
 

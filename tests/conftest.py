@@ -4,9 +4,13 @@ import torch
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
-    """Every test starts from the same torch seed, on few threads (CI has 2 cores)."""
+    """Every test starts from the same torch seed, on one thread.
+
+    The tensors are small, so a second thread gains nothing; with another process busy, two
+    OpenMP threads made one gradcheck 70× slower (spinning threads waiting for a core).
+    """
     torch.manual_seed(0)
     threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
