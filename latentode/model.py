@@ -133,6 +133,28 @@ class LatentODEModel(nn.Module):
         )
         return terms, out
 
+    def sample_posterior(
+        self,
+        cond: IrregularBatch,
+        times: torch.Tensor,
+        n_samples: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Trajectories given observations: ``z0 ~ q(z0 | cond)`` decoded at ``times``.
+
+        Args:
+            cond: The observations to condition on.
+            times: ``(batch, n_times)`` model times, one row per series of ``cond``; times
+                inside a series' observed window interpolate, later ones extrapolate.
+            n_samples: Samples per series.
+            generator: Seeds the draw.
+
+        Returns:
+            ``(n_samples, batch, n_times, n_features)`` observation means.
+        """
+        return self(cond, times, n_samples=n_samples, generator=generator).mean
+
     def sample_prior(
         self,
         times: torch.Tensor,

@@ -177,3 +177,21 @@ def test_shapes_for_random_sizes(seed):
     assert torch.isfinite(terms.loss)
     prior = model.sample_prior(batch.times, n_samples=k)
     assert prior.shape == (k, n_series, batch.max_obs, n_features)
+
+
+def test_posterior_samples_follow_the_data_and_are_seeded():
+    batch = _data().batch()
+    model = _model().eval()
+    times = batch.times
+    with torch.no_grad():
+        a = model.sample_posterior(batch, times, 5, generator=torch.Generator().manual_seed(3))
+        b = model.sample_posterior(batch, times, 5, generator=torch.Generator().manual_seed(3))
+        other = model.sample_posterior(batch, times, 5, generator=torch.Generator().manual_seed(4))
+    assert a.shape == (5, batch.batch_size, batch.max_obs, 1)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, other)
+    # the samples scatter around the decoded posterior mean, not around the prior's
+    with torch.no_grad():
+        q = model.encoder(batch)
+        centre = model.decoder(q.loc.unsqueeze(0), times)[0]
+    assert (a.mean(0) - centre).abs().mean() < (a - centre).abs().mean()

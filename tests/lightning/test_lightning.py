@@ -233,3 +233,41 @@ def test_bad_module_configuration(kwargs, error, match):
 def test_bad_datamodule_configuration(kwargs, error, match):
     with pytest.raises(error, match=match):
         _dm(**kwargs)
+
+
+def test_datamodule_takes_a_user_frame_with_its_own_column_names():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for patient in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]:
+        days = np.sort(rng.choice(60, size=6, replace=False))
+        for day in days:
+            rows.append(
+                {
+                    "patient": patient,
+                    "taken": pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(day)),
+                    "hb": rng.normal(13, 1),
+                    "crp": rng.normal(5, 2) if rng.random() < 0.7 else np.nan,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    dm = IrregularTimeSeriesDataModule(
+        frame, id_col="patient", time_col="taken", time_unit="D", batch_size=4, seed=1
+    )
+    dm.setup()
+    assert dm.n_features == 2
+    assert sorted(i for part in dm.split.values() for i in part) == list(range(10))
+    cond, target = next(iter(dm.train_dataloader()))
+    assert cond.n_features == target.n_features == 2
+    assert float(target.times.max()) <= 1.0 + 1e-6  # days rescaled on the training series
+
+
+def test_training_and_evaluation_use_their_own_solvers():
+    module = LatentODEModule(1, **{**TINY, "method": "dopri5"}, eval_method="rk4", eval_rtol=1e-5)
+    decoder = module.model.decoder
+    module.train()
+    assert (decoder.solver.method, decoder.solver.rtol) == ("dopri5", 1e-3)
+    module.eval()
+    assert (decoder.solver.method, decoder.solver.rtol) == ("rk4", 1e-5)
