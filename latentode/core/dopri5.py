@@ -95,6 +95,19 @@ def _initial_step(
     return min(100 * h0, h1)
 
 
+def _combine(y0: torch.Tensor, ks: list[torch.Tensor], weights, h: float) -> torch.Tensor:
+    """``y0 + h Σ_j w_j k_j``, one fused add per non-zero weight.
+
+    Cheaper than stacking the slopes for a contraction at every stage (measured: 20 adds
+    against 7 stacks and 7 tensordots per step), forward and backward.
+    """
+    out = y0
+    for w, k in zip(weights, ks, strict=False):
+        if w:
+            out = torch.add(out, k, alpha=h * w)
+    return out
+
+
 def _next_step(h: float, error_ratio: float) -> float:
     if error_ratio == 0:
         return h * _IFACTOR
@@ -129,9 +142,7 @@ def dopri5_solve(
     t0 = times[0]
     f0 = field(y0.new_tensor(t0), y0)
     h = _initial_step(field, t0, y0, f0, direction, rtol, atol)
-    b_sol = torch.tensor(_B_SOL[:6], **like)
     b_err = torch.tensor(_B_ERR, **like)
-    betas = [torch.tensor(row, **like) for row in _BETA[:-1]]
     pieces = [y0.unsqueeze(-2)]  # each (*lead, m, d)
     nxt = 1  # index of the next output time
     while nxt < len(times):
@@ -141,11 +152,10 @@ def dopri5_solve(
             raise FloatingPointError(f"the step size underflowed at t={t0:g} (h={h:g})")
         signed = t1 - t0
         ks = [f0]
-        for alpha, beta in zip(_ALPHA[:-1], betas, strict=True):
-            # (i,) · (i, *lead, d) -> (*lead, d): the stage's combination of earlier slopes
-            stage = torch.add(y0, torch.tensordot(beta, torch.stack(ks), dims=1), alpha=signed)
+        for alpha, beta in zip(_ALPHA[:-1], _BETA[:-1], strict=True):
+            stage = _combine(y0, ks, beta, signed)  # (*lead, d)
             ks.append(field(y0.new_tensor(t0 + alpha * signed), stage))
-        y1 = torch.add(y0, torch.tensordot(b_sol, torch.stack(ks), dims=1), alpha=signed)
+        y1 = _combine(y0, ks, _BETA[-1], signed)  # (*lead, d)
         ks.append(field(y0.new_tensor(t1), y1))  # FSAL: the next step's first slope
         k = torch.stack(ks)  # (7, *lead, d)
         with torch.no_grad():

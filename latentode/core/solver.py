@@ -279,8 +279,13 @@ class _Monitored(nn.Module):
 
 
 def _all_finite(y: State) -> bool:
+    # A sum is non-finite whenever a part is (and, very rarely, when finite values overflow):
+    # one pass instead of isfinite's four (0.03 vs 0.55 ms on a 150k-value trajectory). Only a
+    # failed sum pays for the exact check, so overflow is never reported as NaN.
     parts = y if isinstance(y, tuple) else (y,)
-    return all(bool(torch.isfinite(part).all()) for part in parts)
+    return all(
+        bool(torch.isfinite(part.sum())) or bool(torch.isfinite(part).all()) for part in parts
+    )
 
 
 def _as_state(z0: Any) -> State:
