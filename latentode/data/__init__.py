@@ -8,7 +8,7 @@ from latentode.data.batch import EventBatch, IrregularBatch, UnionGrid, union_gr
 from latentode.data.collate import SeriesItem, collate
 from latentode.data.dataset import EventSeries, IrregularDataset
 from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series, series_to_frame
-from latentode.data.scaling import TimeScaler
+from latentode.data.scaling import FeatureScaler, TimeScaler
 from latentode.data.series import Series
 from latentode.data.synthetic import (
     GENERATORS,
@@ -23,6 +23,7 @@ __all__ = [
     "GENERATORS",
     "EventBatch",
     "EventSeries",
+    "FeatureScaler",
     "IrregularBatch",
     "IrregularDataset",
     "LongFormat",

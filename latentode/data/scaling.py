@@ -10,7 +10,7 @@ import numpy as np
 from latentode._validation import check_choice, check_real
 from latentode.data.series import Series
 
-__all__ = ["ORIGINS", "TimeScaler"]
+__all__ = ["ORIGINS", "FeatureScaler", "TimeScaler"]
 
 ORIGINS = ("series", "global")
 
@@ -118,3 +118,94 @@ class TimeScaler:
     def __repr__(self) -> str:
         fitted = f", scale_={self.scale_:g}" if hasattr(self, "scale_") else ""
         return f"TimeScaler(origin={self.origin!r}, scale={self.scale!r}{fitted})"
+
+
+class FeatureScaler:
+    """Standardise each feature to mean 0 and std 1 over its *observed* training values.
+
+    Unobserved entries (mask False) neither count in the statistics nor change: they stay 0.
+    A feature that is constant in training keeps scale 1, so it maps to 0 and back exactly.
+
+    Attributes:
+        mean_: ``(n_features,)`` float64 means, fitted.
+        scale_: ``(n_features,)`` float64 standard deviations (1 for constant features).
+
+    Example:
+        >>> scaler = FeatureScaler().fit(series)                       # doctest: +SKIP
+        >>> scaled = [scaler.transform_series(s) for s in series]      # doctest: +SKIP
+    """
+
+    def fit(self, series: Sequence[Series], names: Sequence[str] | None = None) -> FeatureScaler:
+        """Learn per-feature mean and std from the observed values of ``series``; returns self.
+
+        Raises:
+            ValueError: no series, or a feature never observed (``names`` names it).
+        """
+        if len(series) == 0:
+            raise ValueError("FeatureScaler.fit needs at least one series; got none")
+        values = np.concatenate([s.values for s in series])  # (total_obs, n_features)
+        mask = np.concatenate([s.mask for s in series])
+        counts = mask.sum(axis=0)  # (n_features,)
+        if (counts == 0).any():
+            missing = np.flatnonzero(counts == 0)
+            labels = [names[i] if names is not None else f"#{i}" for i in missing]
+            raise ValueError(
+                f"feature(s) {', '.join(map(repr, labels))} are never observed in the training "
+                "data, so they cannot be learned or scaled; drop those columns or add data"
+            )
+        mean = (values * mask).sum(axis=0) / counts
+        var = (((values - mean) * mask) ** 2).sum(axis=0) / counts
+        std = np.sqrt(var)
+        self.mean_ = mean
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "scale_"):
+            raise RuntimeError("this FeatureScaler is not fitted yet; call fit(series) first")
+
+    def transform_series(self, s: Series) -> Series:
+        """A copy of ``s`` with observed values standardised (unobserved stay 0)."""
+        self._check_fitted()
+        values = np.where(s.mask, (s.values - self.mean_) / self.scale_, 0.0)
+        return Series(s.id, s.times, values, s.mask)
+
+    def inverse_transform(self, values: np.ndarray) -> np.ndarray:
+        """Standardised values ``(..., n_features)`` back to the user's units."""
+        self._check_fitted()
+        return np.asarray(values, dtype=np.float64) * self.scale_ + self.mean_
+
+    def inverse_transform_std(self, std: np.ndarray) -> np.ndarray:
+        """A standard deviation ``(..., n_features)`` in standardised units → user units."""
+        self._check_fitted()
+        return np.asarray(std, dtype=np.float64) * self.scale_
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fitted state."""
+        self._check_fitted()
+        return {"mean_": self.mean_.tolist(), "scale_": self.scale_.tolist()}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> FeatureScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict` output; malformed state raises."""
+        if not isinstance(state, dict) or set(state) != {"mean_", "scale_"}:
+            raise ValueError(
+                "a FeatureScaler state needs exactly the keys ['mean_', 'scale_']; got "
+                f"{sorted(state) if isinstance(state, dict) else type(state).__name__}"
+            )
+        mean = np.asarray(state["mean_"], dtype=np.float64)
+        scale = np.asarray(state["scale_"], dtype=np.float64)
+        if mean.ndim != 1 or mean.shape != scale.shape or mean.size == 0:
+            raise ValueError(
+                f"`mean_` and `scale_` must be equal-length non-empty lists; got {mean.shape} "
+                f"and {scale.shape}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError("`mean_` must be finite and `scale_` finite and > 0")
+        scaler = cls()
+        scaler.mean_, scaler.scale_ = mean, scale
+        return scaler
+
+    def __repr__(self) -> str:
+        fitted = f"n_features={self.mean_.size}" if hasattr(self, "mean_") else "unfitted"
+        return f"FeatureScaler({fitted})"

@@ -11,9 +11,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Subset, get_worker_info
 
-from latentode._validation import check_choice, check_int, check_real
+from latentode._validation import check_bool, check_choice, check_int, check_real
 from latentode.data import GENERATORS, IrregularDataset, TimeScaler, frame_to_series, make_dataset
-from latentode.data.scaling import ORIGINS
+from latentode.data.scaling import ORIGINS, FeatureScaler
 from latentode.lightning.tasks import TASKS, split_items
 
 __all__ = ["IrregularTimeSeriesDataModule"]
@@ -24,6 +24,8 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     Args:
         data: A long DataFrame, or the name of a built-in dataset (``"periodic"``, ``"spiral"``).
+        val_data: Optional long DataFrame of validation series, in the layout of ``data``; when
+            given, it is the validation split and ``val_fraction`` is not used.
         id_col, time_col, value_cols, time_unit: Frame layout (see ``frame_to_series``).
         dataset_kwargs: Options of the built-in generator (e.g. ``{"n_series": 200}``).
         task: ``"interpolation"`` (a random ``cond_fraction`` of each series' observed points
@@ -32,6 +34,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         cond_fraction: Share of observed points that condition, for interpolation.
         extrap_cut: Where to cut each series' span, in (0, 1), for extrapolation.
         val_fraction, test_fraction: Shares of series held out (split over series, seeded).
+        standardize: Scale each feature to mean 0, std 1 over the training series' observed
+            values (:class:`~latentode.data.FeatureScaler`, kept as ``feature_scaler``), so
+            features in different units weigh alike. Off by default: outputs stay in data units.
         batch_size: Series per batch.
         origin: Time origin of the :class:`TimeScaler` (``"series"`` or ``"global"``).
         num_workers: DataLoader workers.
@@ -42,6 +47,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         self,
         data: pd.DataFrame | str = "periodic",
         *,
+        val_data: pd.DataFrame | None = None,
         id_col: str = "id",
         time_col: str = "time",
         value_cols: Sequence[str] | None = None,
@@ -54,6 +60,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         test_fraction: float = 0.1,
         batch_size: int = 50,
         origin: str = "series",
+        standardize: bool = False,
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
@@ -65,7 +72,13 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
                 "`data` must be a long DataFrame or a built-in dataset name "
                 f"({', '.join(map(repr, sorted(GENERATORS)))}); got {type(data).__name__}"
             )
+        if val_data is not None and not isinstance(val_data, pd.DataFrame):
+            raise TypeError(
+                f"`val_data` must be a long DataFrame or None; got {type(val_data).__name__}"
+            )
         self.data = data
+        self.val_data = val_data
+        self.standardize = check_bool("standardize", standardize)
         self.layout = {
             "id_col": id_col,
             "time_col": time_col,
@@ -108,15 +121,28 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         series, fmt = frame_to_series(frame, **self.layout)
         n = len(series)
         order = np.random.default_rng(self.seed).permutation(n)
-        n_val, n_test = round(self.val_fraction * n), round(self.test_fraction * n)
+        n_val = 0 if self.val_data is not None else round(self.val_fraction * n)
+        n_test = round(self.test_fraction * n)
         if n - n_val - n_test < 1:
-            raise ValueError(f"{n} series leave none to train on after the val/test split")
+            raise ValueError(
+                f"{n} series leave none to train on after the val/test split; lower "
+                "val_fraction/test_fraction or give more series"
+            )
         self.split = {
             "val": order[:n_val].tolist(),
             "test": order[n_val : n_val + n_test].tolist(),
             "train": order[n_val + n_test :].tolist(),
         }
-        scaler = TimeScaler(origin=self.origin).fit([series[i] for i in self.split["train"]])
+        if self.val_data is not None:
+            val_series, _ = frame_to_series(self.val_data, fmt=fmt)
+            self.split["val"] = list(range(n, n + len(val_series)))
+            series = series + val_series
+        train = [series[i] for i in self.split["train"]]
+        scaler = TimeScaler(origin=self.origin).fit(train)
+        self.feature_scaler: FeatureScaler | None = None
+        if self.standardize:
+            self.feature_scaler = FeatureScaler().fit(train, names=fmt.value_cols)
+            series = [self.feature_scaler.transform_series(s) for s in series]
         self.dataset = IrregularDataset(series, fmt, scaler)
         self.n_features = self.dataset.n_features
         self._train_generator = torch.Generator().manual_seed(self.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -271,3 +272,29 @@ def test_training_and_evaluation_use_their_own_solvers():
     assert (decoder.solver.method, decoder.solver.rtol) == ("dopri5", 1e-3)
     module.eval()
     assert (decoder.solver.method, decoder.solver.rtol) == ("rk4", 1e-5)
+
+
+def test_val_frame_is_the_validation_split_and_standardize_uses_train_only():
+    from latentode.data import make_periodic
+
+    data = make_periodic(n_series=12, n_points=10, random_state=0).observed
+    val = make_periodic(n_series=3, n_points=10, random_state=1).observed
+    val = val.assign(id=val["id"] + 100, x=val["x"] * 50 + 7)  # far off the training scale
+    dm = IrregularTimeSeriesDataModule(
+        data, val_data=val, test_fraction=0.0, standardize=True, batch_size=4, seed=0
+    )
+    dm.setup()
+    assert sorted(dm.split["train"]) == list(range(12))
+    assert dm.split["val"] == [12, 13, 14]
+    assert [dm.dataset.ids[i] for i in dm.split["val"]] == [100, 101, 102]
+    train_values = data["x"].to_numpy()
+    np.testing.assert_allclose(dm.feature_scaler.mean_, [train_values.mean()])
+    cond, _ = next(iter(dm.train_dataloader()))
+    observed = cond.values[cond.mask > 0]
+    assert abs(float(observed.mean())) < 0.5
+    assert 0.5 < float(observed.std()) < 1.5
+
+
+def test_val_frame_must_be_a_frame():
+    with pytest.raises(TypeError, match=r"`val_data` must be a long DataFrame or None"):
+        _dm(val_data="periodic")
