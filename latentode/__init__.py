@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "VectorField": "latentode.core",
     "solve": "latentode.core",
     "IrregularBatch": "latentode.data",
+    "LatentODE": "latentode.estimator",
     "LongFormat": "latentode.data",
     "TimeScaler": "latentode.data",
     "make_periodic": "latentode.data",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         make_periodic,
         make_spiral,
     )
+    from latentode.estimator import LatentODE
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,11 @@
 """Lightning integration: a thin module, a data module, and training callbacks."""
 
-from latentode.lightning.callbacks import KLAnnealing, NonFiniteGuard, NonFiniteLossError
+from latentode.lightning.callbacks import (
+    BestWeights,
+    KLAnnealing,
+    NonFiniteGuard,
+    NonFiniteLossError,
+)
 from latentode.lightning.datamodule import IrregularTimeSeriesDataModule
 from latentode.lightning.module import OPTIMIZERS, LatentODEModule
 from latentode.lightning.tasks import TASKS, split_items
@@ -8,6 +13,7 @@ from latentode.lightning.tasks import TASKS, split_items
 __all__ = [
     "OPTIMIZERS",
     "TASKS",
+    "BestWeights",
     "IrregularTimeSeriesDataModule",
     "KLAnnealing",
     "LatentODEModule",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from latentode._validation import check_int, check_real
+from latentode._validation import check_choice, check_int, check_real
 
-__all__ = ["KLAnnealing", "NonFiniteGuard", "NonFiniteLossError"]
+__all__ = ["BestWeights", "KLAnnealing", "NonFiniteGuard", "NonFiniteLossError"]
 
 
 class KLAnnealing(pl.Callback):
@@ -53,3 +54,53 @@ class NonFiniteGuard(pl.Callback):
             f"(lr={hp.get('lr', '?')}), gradient clipping (Trainer(gradient_clip_val=1.0)), or "
             "KL annealing"
         )
+
+
+class BestWeights(pl.Callback):
+    """Keep, in memory, the weights of the epoch with the best monitored validation metric.
+
+    Unlike ``ModelCheckpoint`` it writes no files, so a fit leaves nothing behind in the
+    working directory; :meth:`restore` loads the best weights back into the module.
+
+    Args:
+        monitor: Logged metric to watch. Default ``"val/loss"``.
+        mode: ``"min"`` or ``"max"``.
+
+    Attributes:
+        best_score: The best value seen (None before any validation).
+        best_epoch: The epoch it was seen at.
+    """
+
+    def __init__(self, monitor: str = "val/loss", mode: str = "min") -> None:
+        self.monitor = monitor
+        self.mode = check_choice("mode", mode, ("min", "max"))
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        score = float(value)
+        if not math.isfinite(score):
+            return
+        better = (
+            self.best_score is None
+            or (self.mode == "min" and score < self.best_score)
+            or (self.mode == "max" and score > self.best_score)
+        )
+        if better:
+            self.best_score, self.best_epoch = score, trainer.current_epoch
+            self._state = {
+                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
+            }
+
+    def restore(self, pl_module: Any) -> bool:
+        """Load the best weights into ``pl_module``; False when none were recorded."""
+        if self._state is None:
+            return False
+        pl_module.load_state_dict(self._state)
+        return True

@@ -1,0 +1,844 @@
+"""`LatentODE`: the scikit-learn-style estimator. A pandas frame in, a pandas frame out."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import pickle
+import tempfile
+import warnings
+from collections.abc import Hashable, Iterator, Sequence
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch.distributions import Normal
+
+from latentode import __version__
+from latentode._validation import check_bool, check_choice, check_int, check_real
+from latentode.core.solver import METHODS
+from latentode.data import (
+    FeatureScaler,
+    IrregularDataset,
+    LongFormat,
+    TimeScaler,
+    arrays_to_frame,
+    frame_to_series,
+)
+from latentode.data.collate import _pad_repeating_last
+from latentode.encoders import ENCODERS
+from latentode.lightning import (
+    BestWeights,
+    IrregularTimeSeriesDataModule,
+    KLAnnealing,
+    LatentODEModule,
+    NonFiniteGuard,
+)
+from latentode.lightning.tasks import TASKS
+
+__all__ = ["LatentODE"]
+
+_CONFIG_FILE = "latentode.json"
+_WEIGHTS_FILE = "weights.pt"
+_FORMAT_VERSION = 1
+_MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
+_MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, features) in memory
+
+
+def _as_seed(random_state: Any, name: str = "random_state") -> int:
+    """An int seed from an int, None (fresh entropy) or a numpy Generator."""
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"`{name}` must be >= 0; got {random_state}")
+        return int(random_state)
+    raise TypeError(
+        f"`{name}` must be an int, None or a numpy.random.Generator; got "
+        f"{random_state!r} ({type(random_state).__name__})"
+    )
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Silence Lightning's banners, tips and warnings unless ``verbose``."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"pytorch_lightning.*|lightning.*")
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+class LatentODE(BaseEstimator):
+    """Latent ODE for irregularly sampled time series, with a scikit-learn interface.
+
+    An ODE-RNN (or GRU-Δt) encoder reads each series' observations and gives a posterior over
+    the latent initial state; a Neural ODE carries it to any time; a Gaussian head reads the
+    features out. Fit it on a long DataFrame (one row per observation time of one series, NaN
+    for "not observed"); predict, extrapolate and sample in the same frame layout, in your own
+    units and column names.
+
+    Parameters
+    ----------
+    latent_dim : int, default=16
+        Size of the latent state.
+    encoder : {"odernn", "gru"}, default="odernn"
+        ODE-RNN (the state follows a learned ODE between observations) or a GRU with time gaps.
+    encoder_hidden : int, default=32
+        Encoder state size.
+    decoder_width, decoder_depth : int, default=64, 2
+        Width and residual blocks of the latent vector field.
+    solver : str, default="dopri5"
+        ODE method for training and prediction (see ``latentode.core.METHODS``).
+    rtol, atol : float, default=1e-3, 1e-4
+        Solver tolerances.
+    adjoint : bool, default=False
+        Adjoint gradients (memory constant in the solver steps, slower).
+    likelihood_std : float, default=0.1
+        Observation noise std, in standardised feature units (features are scaled to std 1).
+    learn_std : bool, default=False
+        Learn one noise std per feature instead.
+    n_iwae_samples : int, default=1
+        Posterior samples per series in training; above 1 the IWAE bound is used.
+    task : {"interpolation", "extrapolation"}, default="interpolation"
+        Training task: condition on a random half of each series' points (interpolation) or
+        on its first half in time (extrapolation); all (or the later) points are targets.
+    max_epochs : int, default=100
+    batch_size : int, default=50
+        Series per batch.
+    lr : float, default=1e-2
+        Adamax learning rate.
+    val_fraction : float, default=0.2
+        Share of series held out to pick the best epoch and stop early (unused with
+        ``fit(..., val_df=...)``; 0 trains on everything and keeps the last epoch).
+    early_stopping_patience : int or None, default=10
+        Epochs without a better validation loss before stopping; None never stops early.
+    random_state : int, numpy Generator or None, default=None
+        Seeds the split, the initial weights, training and sampling: the same seed and data
+        give the same model and the same samples on CPU.
+    verbose : bool, default=False
+        Show a progress bar and Lightning's messages; otherwise fitting prints nothing.
+    trainer_kwargs : dict or None, default=None
+        Extra ``pytorch_lightning.Trainer`` arguments (e.g. ``{"devices": 2, "strategy":
+        "ddp"}``, ``{"gradient_clip_val": 1.0}``).
+    accelerator : str, default="cpu"
+        Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
+
+    Attributes
+    ----------
+    module_ : LatentODEModule
+        The trained Lightning module (its ``.model`` is a plain ``nn.Module``).
+    format_ : LongFormat
+        Column names and time type/unit of the training frame.
+    time_scaler_, feature_scaler_ : TimeScaler, FeatureScaler
+        Time and feature scaling fitted on the training series.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    best_epoch_ : int or None
+        Epoch whose weights were kept (None without validation).
+    best_val_loss_ : float or None
+    n_epochs_ : int
+        Epochs trained.
+
+    Examples
+    --------
+    >>> from latentode import LatentODE
+    >>> from latentode.data import make_periodic
+    >>> df = make_periodic(n_series=40, n_points=20, random_state=0).observed
+    >>> model = LatentODE(latent_dim=4, max_epochs=2, random_state=0).fit(df)
+    >>> pred = model.predict(df.head(10), times=[0.0, 2.5, 6.0], num_samples=20)
+    >>> list(pred.columns)
+    ['id', 'time', 'x', 'x_q0.05', 'x_q0.5', 'x_q0.95']
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        encoder: str = "odernn",
+        encoder_hidden: int = 32,
+        decoder_width: int = 64,
+        decoder_depth: int = 2,
+        solver: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-4,
+        adjoint: bool = False,
+        likelihood_std: float = 0.1,
+        learn_std: bool = False,
+        n_iwae_samples: int = 1,
+        task: str = "interpolation",
+        max_epochs: int = 100,
+        batch_size: int = 50,
+        lr: float = 1e-2,
+        val_fraction: float = 0.2,
+        early_stopping_patience: int | None = 10,
+        random_state: int | np.random.Generator | None = None,
+        verbose: bool = False,
+        trainer_kwargs: dict[str, Any] | None = None,
+        accelerator: str = "cpu",
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.encoder = encoder
+        self.encoder_hidden = encoder_hidden
+        self.decoder_width = decoder_width
+        self.decoder_depth = decoder_depth
+        self.solver = solver
+        self.rtol = rtol
+        self.atol = atol
+        self.adjoint = adjoint
+        self.likelihood_std = likelihood_std
+        self.learn_std = learn_std
+        self.n_iwae_samples = n_iwae_samples
+        self.task = task
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.val_fraction = val_fraction
+        self.early_stopping_patience = early_stopping_patience
+        self.random_state = random_state
+        self.verbose = verbose
+        self.trainer_kwargs = trainer_kwargs
+        self.accelerator = accelerator
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        check_int("latent_dim", self.latent_dim, minimum=1)
+        check_choice("encoder", self.encoder, ENCODERS)
+        check_int("encoder_hidden", self.encoder_hidden, minimum=1)
+        check_int("decoder_width", self.decoder_width, minimum=1)
+        check_int("decoder_depth", self.decoder_depth, minimum=0)
+        check_choice("solver", self.solver, METHODS)
+        check_real("rtol", self.rtol, positive=True)
+        check_real("atol", self.atol, positive=True)
+        check_bool("adjoint", self.adjoint)
+        check_real("likelihood_std", self.likelihood_std, positive=True)
+        check_bool("learn_std", self.learn_std)
+        check_int("n_iwae_samples", self.n_iwae_samples, minimum=1)
+        check_choice("task", self.task, TASKS)
+        check_int("max_epochs", self.max_epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_real("lr", self.lr, positive=True)
+        fraction = check_real("val_fraction", self.val_fraction, nonnegative=True)
+        if fraction >= 1:
+            raise ValueError(f"`val_fraction` must be in [0, 1); got {fraction}")
+        if self.early_stopping_patience is not None:
+            check_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        check_bool("verbose", self.verbose)
+        if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
+            raise TypeError(
+                "`trainer_kwargs` must be a dict of Trainer arguments or None; got "
+                f"{type(self.trainer_kwargs).__name__}"
+            )
+        reserved = {"max_epochs", "accelerator", "callbacks"} & set(self.trainer_kwargs or {})
+        if reserved:
+            raise ValueError(
+                f"set {', '.join(sorted(reserved))} through the estimator's own parameters, "
+                "not trainer_kwargs"
+            )
+        if not isinstance(self.accelerator, str):
+            raise TypeError(f"`accelerator` must be a string; got {self.accelerator!r}")
+
+    def _module_kwargs(self) -> dict[str, Any]:
+        return {
+            "latent_dim": self.latent_dim,
+            "encoder": self.encoder,
+            "encoder_hidden": self.encoder_hidden,
+            "decoder_width": self.decoder_width,
+            "decoder_depth": self.decoder_depth,
+            "obs_std": float(self.likelihood_std),
+            "learn_std": self.learn_std,
+            "method": self.solver,
+            "rtol": float(self.rtol),
+            "atol": float(self.atol),
+            "adjoint": self.adjoint,
+            "n_samples": self.n_iwae_samples,
+            "bound": "iwae" if self.n_iwae_samples > 1 else "elbo",
+            "optimizer": "adamax",
+            "lr": float(self.lr),
+        }
+
+    # -- fit ---------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        *,
+        id_col: str = "id",
+        time_col: str = "time",
+        value_cols: Sequence[str] | None = None,
+        time_unit: str | None = None,
+        val_df: pd.DataFrame | None = None,
+    ) -> LatentODE:
+        """Fit on a long frame of irregular series; returns ``self``.
+
+        Parameters
+        ----------
+        df : DataFrame
+            One row per observation time of one series: ``id_col``, ``time_col`` (numbers,
+            datetimes or timedeltas) and one column per feature, NaN where not observed.
+        id_col, time_col : str
+            Column names of the series id and the time.
+        value_cols : sequence of str, optional
+            Feature columns; default every other column.
+        time_unit : str, optional
+            Required for datetime/timedelta times: the unit the model counts in (``"D"``,
+            ``"h"``, ``"s"``...).
+        val_df : DataFrame, optional
+            Validation series in the same layout; default: ``val_fraction`` of ``df``'s series.
+        """
+        self._check_params()
+        seed = _as_seed(self.random_state)
+        dm = IrregularTimeSeriesDataModule(
+            _canonical_order(df, id_col),
+            val_data=val_df,
+            id_col=id_col,
+            time_col=time_col,
+            value_cols=value_cols,
+            time_unit=time_unit,
+            task=self.task,
+            val_fraction=0.0 if val_df is not None else float(self.val_fraction),
+            test_fraction=0.0,
+            batch_size=self.batch_size,
+            standardize=True,
+            seed=seed % (2**31),
+        )
+        dm.setup()
+        has_val = len(dm.split["val"]) > 0
+        best = BestWeights("val/loss")
+        callbacks: list[pl.Callback] = [
+            KLAnnealing(n_steps=max(1, 10 * math.ceil(len(dm.split["train"]) / self.batch_size))),
+            NonFiniteGuard(),
+        ]
+        if has_val:
+            callbacks.append(best)
+            if self.early_stopping_patience is not None:
+                callbacks.append(
+                    pl.callbacks.EarlyStopping(
+                        "val/loss", patience=self.early_stopping_patience, mode="min"
+                    )
+                )
+        with (
+            _quiet(self.verbose),
+            torch.random.fork_rng(devices=[]),
+            tempfile.TemporaryDirectory(prefix="latentode-") as scratch,
+        ):
+            torch.manual_seed(seed)
+            module = LatentODEModule(dm.n_features, **self._module_kwargs())
+            trainer = pl.Trainer(
+                max_epochs=self.max_epochs,
+                accelerator=self.accelerator,
+                callbacks=callbacks,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=self.verbose,
+                enable_model_summary=self.verbose,
+                num_sanity_val_steps=0,
+                limit_val_batches=1.0 if has_val else 0,
+                default_root_dir=scratch,
+                **dict(self.trainer_kwargs or {}),
+            )
+            trainer.fit(module, dm)
+        best.restore(module)
+        module = module.to("cpu").eval()
+        self.module_ = module
+        self.format_ = dm.dataset.fmt
+        self.time_scaler_ = dm.dataset.scaler
+        self.feature_scaler_ = dm.feature_scaler
+        self.n_features_in_ = dm.n_features
+        self.feature_names_in_ = np.asarray(self.format_.value_cols, dtype=object)
+        self.best_epoch_ = best.best_epoch
+        self.best_val_loss_ = best.best_score
+        self.n_epochs_ = trainer.current_epoch
+        self._seed = seed
+        return self
+
+    # -- shared prediction machinery -----------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "module_")
+
+    def _encode_frame(self, df: pd.DataFrame) -> IrregularDataset:
+        """A new frame → a dataset in the fitted layout, scaling and time origins."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"`df` must be a pandas DataFrame; got {type(df).__name__}")
+        fmt = self.format_
+        missing = [c for c in (fmt.id_col, fmt.time_col, *fmt.value_cols) if c not in df.columns]
+        if missing:
+            raise ValueError(
+                f"`df` lacks column(s) {', '.join(map(repr, missing))} that the model was fitted "
+                f"on (id {fmt.id_col!r}, time {fmt.time_col!r}, features "
+                f"{list(fmt.value_cols)}); rename or add them"
+            )
+        series, _ = frame_to_series(df, fmt=fmt)
+        series = [self.feature_scaler_.transform_series(s) for s in series]
+        return IrregularDataset(series, fmt, self.time_scaler_)
+
+    def _target_times(self, ds: IrregularDataset, times: Any, horizon: Any) -> list[np.ndarray]:
+        """Per series, the user-unit float times to predict at."""
+        fmt = self.format_
+        if times is not None and horizon is not None:
+            raise ValueError("give `times` or `horizon`, not both")
+        if horizon is not None:
+            step = self._horizon_in_units(horizon)
+            grid = np.linspace(0.0, step, 21)[1:]  # 20 points past the end
+            return [s.times[-1] + grid for s in ds.series]
+        if times is None:
+            return [s.times for s in ds.series]
+        if isinstance(times, pd.DataFrame):
+            for col in (fmt.id_col, fmt.time_col):
+                if col not in times.columns:
+                    raise ValueError(
+                        f"a `times` frame needs columns {fmt.id_col!r} and {fmt.time_col!r}; "
+                        f"{col!r} is missing"
+                    )
+            known = {sid: i for i, sid in enumerate(ds.ids)}
+            unknown = [i for i in pd.unique(times[fmt.id_col]) if i not in known]
+            if unknown:
+                raise ValueError(
+                    f"`times` names series {unknown[:5]} that are not in `df`; every series to "
+                    "predict needs its observations in `df`"
+                )
+            floats = fmt.times_to_float(times[fmt.time_col])
+            out: list[list[float]] = [[] for _ in ds.series]
+            for sid, t in zip(times[fmt.id_col], floats, strict=True):
+                out[known[sid]].append(float(t))
+            return [np.unique(np.asarray(t, dtype=np.float64)) for t in out]
+        if isinstance(times, str | bytes) or np.isscalar(times):
+            raise TypeError(
+                "`times` must be an array-like of times or a DataFrame of (id, time) pairs; "
+                f"got {type(times).__name__}"
+            )
+        try:
+            floats = fmt.times_to_float(times)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"bad `times`: {err}") from None
+        if floats.size == 0:
+            raise ValueError("`times` is empty; give at least one time")
+        grid = np.unique(floats)
+        return [grid for _ in ds.series]
+
+    def _horizon_in_units(self, horizon: Any) -> float:
+        fmt = self.format_
+        if isinstance(horizon, pd.Timedelta | np.timedelta64):
+            if fmt.time_kind == "numeric":
+                raise TypeError("`horizon` must be a number for numeric times; got a timedelta")
+            value = pd.Timedelta(horizon) / pd.Timedelta(1, unit=fmt.time_unit)
+        elif isinstance(horizon, Real) and not isinstance(horizon, bool):
+            value = float(horizon)
+        else:
+            raise TypeError(
+                f"`horizon` must be a positive number (in the model's time unit) or a "
+                f"timedelta; got {horizon!r}"
+            )
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"`horizon` must be finite and > 0; got {horizon!r}")
+        return value
+
+    def _chunks(self, n_series: int, n_times: int, n_samples: int) -> Iterator[range]:
+        per_series = max(1, n_samples * n_times * self.n_features_in_)
+        size = max(1, min(self.batch_size * 4, _MAX_VALUES_PER_CHUNK // per_series))
+        for start in range(0, n_series, size):
+            yield range(start, min(start + size, n_series))
+
+    def _decode_samples(
+        self,
+        ds: IrregularDataset,
+        rows: range,
+        user_times: list[np.ndarray],
+        n_samples: int,
+        salt: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior samples for the series ``rows``: ``(S, B, T, F)`` in user units.
+
+        Each series draws its own noise from a seed made of its id and ``salt``, so a series
+        gets the same samples whatever else is in the frame and in whatever row order.
+        """
+        model = self.module_.model
+        batch = ds.batch(list(rows))
+        lengths = np.array([user_times[i].size for i in rows])
+        scaled = [
+            torch.as_tensor(
+                self.time_scaler_.transform(user_times[i], ds.origins[i]), dtype=torch.float32
+            )
+            for i in rows
+        ]
+        times = _pad_repeating_last(scaled, int(lengths.max()))  # (B, T)
+        eps = self._noise([ds.ids[i] for i in rows], n_samples, salt)  # (S, B, latent)
+        with torch.no_grad():
+            q = model.encoder(batch)
+            draws = model.decoder(q.loc + q.scale * eps, times)  # (S, B, T, F)
+        values = self.feature_scaler_.inverse_transform(draws.double().numpy())  # (S, B, T, F)
+        padded_user = np.zeros(times.shape)
+        for b, i in enumerate(rows):
+            padded_user[b, : lengths[b]] = user_times[i]
+        return values, padded_user, lengths
+
+    def _noise(self, ids: list[Hashable], n_samples: int, salt: int) -> torch.Tensor:
+        """``(n_samples, len(ids), latent)`` standard normal noise, seeded per series."""
+        latent = self.module_.model.latent_dim
+        return torch.stack(
+            [
+                torch.randn(
+                    n_samples,
+                    latent,
+                    generator=torch.Generator().manual_seed(_series_seed(i, salt)),
+                )
+                for i in ids
+            ],
+            dim=1,
+        )
+
+    # -- predict -----------------------------------------------------------------------------
+
+    def predict(
+        self,
+        df: pd.DataFrame,
+        times: Any = None,
+        *,
+        horizon: Any = None,
+        quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+        num_samples: int = 100,
+    ) -> pd.DataFrame:
+        """Posterior mean and quantiles of every feature at any times, given observations.
+
+        Times inside a series' observed window interpolate; times after it extrapolate.
+
+        Parameters
+        ----------
+        df : DataFrame
+            The observations to condition on, in the layout the model was fitted on.
+        times : array-like or DataFrame, optional
+            One grid of times for every series (numbers, datetimes or timedeltas, as in the
+            training frame), or a frame of ``(id, time)`` pairs. Default: each series' own
+            observation times.
+        horizon : float or timedelta, optional
+            Instead of ``times``: 20 evenly spaced times after each series' last observation,
+            up to this far past it.
+        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+            Quantile levels in (0, 1).
+        num_samples : int, default=100
+            Posterior samples the mean and quantiles are estimated from.
+
+        Returns
+        -------
+        DataFrame
+            ``id, time``, each feature's posterior mean under its own name, and one column per
+            quantile per feature (``"<feature>_q<level>"``).
+        """
+        self._check_fitted()
+        levels = self._check_quantiles(quantiles)
+        n_samples = self._check_num_samples(num_samples, "num_samples")
+        ds = self._encode_frame(df)
+        user_times = self._target_times(ds, times, horizon)
+        names = list(self.format_.value_cols)
+        columns = names + [f"{f}_q{q:g}" for q in levels for f in names]
+        frames = []
+        max_t = max(t.size for t in user_times)
+        for rows in self._chunks(len(ds), max_t, n_samples):
+            values, padded, lengths = self._decode_samples(
+                ds, rows, user_times, n_samples, self._seed
+            )
+            stats = [values.mean(axis=0), *np.quantile(values, levels, axis=0)]
+            out = np.concatenate(stats, axis=-1)  # (B, T, F * (1 + n_quantiles))
+            frames.append(
+                _arrays_frame(
+                    [ds.ids[i] for i in rows], padded, out, lengths, self.format_, columns
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    # -- sample ------------------------------------------------------------------------------
+
+    def sample(
+        self,
+        n_samples: int,
+        times: Any,
+        *,
+        df: pd.DataFrame | None = None,
+        random_state: int | np.random.Generator | None = None,
+    ) -> pd.DataFrame:
+        """Draw whole trajectories: new series from the prior, or posterior samples given ``df``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Trajectories to draw (per series of ``df`` when given).
+        times : array-like
+            Without ``df``: times since the start of a new series, as numbers in the model's
+            time unit (timedeltas for datetime/timedelta data). With ``df``: times as in the
+            training frame, one grid for every series (or a frame of ``(id, time)`` pairs).
+        df : DataFrame, optional
+            Observations to condition on.
+        random_state : int, numpy Generator or None
+            Seeds the draw; the same seed gives the same samples.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``sample``, then (with ``df``) the id column, the time column and the
+            features.
+        """
+        self._check_fitted()
+        n = self._check_num_samples(n_samples, "n_samples")
+        seed = _as_seed(random_state)
+        if df is not None:
+            ds = self._encode_frame(df)
+            user_times = self._target_times(ds, times, None)
+            frames = []
+            for rows in self._chunks(len(ds), max(t.size for t in user_times), n):
+                values, padded, lengths = self._decode_samples(ds, rows, user_times, n, seed)
+                ids = [ds.ids[i] for i in rows]
+                for k in range(n):
+                    part = _arrays_frame(ids, padded, values[k], lengths, self.format_, None)
+                    frames.append(part.assign(sample=k))
+            out = pd.concat(frames, ignore_index=True)
+            out = out.sort_values(["sample"], kind="stable", ignore_index=True)
+            return out[["sample", *[c for c in out.columns if c != "sample"]]]
+        offsets = self._prior_offsets(times)
+        scaled = torch.as_tensor(offsets / self.time_scaler_.scale_, dtype=torch.float32)
+        with torch.no_grad():
+            draws = self.module_.model.sample_prior(
+                scaled.unsqueeze(0), n_samples=n, generator=torch.Generator().manual_seed(seed)
+            )  # (n, 1, T, F)
+        values = self.feature_scaler_.inverse_transform(draws[:, 0].double().numpy())  # (n, T, F)
+        fmt = self.format_
+        time_values = fmt.float_to_times(offsets) if fmt.time_kind == "numeric" else None
+        if time_values is None:
+            unit = pd.Timedelta(1, unit=fmt.time_unit)
+            time_values = pd.to_timedelta(offsets * unit.value, unit="ns")
+        frame = pd.DataFrame(
+            {
+                "sample": np.repeat(np.arange(n), offsets.size),
+                fmt.time_col: np.tile(np.asarray(time_values), n),
+            }
+        )
+        for j, name in enumerate(fmt.value_cols):
+            frame[name] = values[:, :, j].reshape(-1)
+        return frame
+
+    def _prior_offsets(self, times: Any) -> np.ndarray:
+        fmt = self.format_
+        if times is None or isinstance(times, str | bytes | pd.DataFrame) or np.isscalar(times):
+            raise TypeError(
+                "`times` for prior samples must be an array-like of times since the start of a "
+                f"series; got {type(times).__name__}"
+            )
+        if fmt.time_kind == "numeric":
+            arr = np.asarray(times)
+            if not np.issubdtype(arr.dtype, np.number) or arr.ndim != 1:
+                raise TypeError(
+                    "`times` for prior samples must be a 1-D array of numbers (time since the "
+                    f"series' start); got dtype {arr.dtype} and shape {arr.shape}"
+                )
+            offsets = arr.astype(np.float64)
+        else:
+            try:
+                deltas = pd.to_timedelta(pd.Series(list(times)))
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    "`times` for prior samples must be timedeltas since the series' start "
+                    f"(e.g. pd.to_timedelta([0, 1, 2], unit='D')); {err}"
+                ) from None
+            offsets = np.asarray(deltas / pd.Timedelta(1, unit=fmt.time_unit), dtype=np.float64)
+        if offsets.size == 0:
+            raise ValueError("`times` is empty; give at least one time")
+        if not np.isfinite(offsets).all():
+            raise ValueError("`times` must be finite; found NaN or inf")
+        return np.unique(offsets)
+
+    # -- score -------------------------------------------------------------------------------
+
+    def score(self, df: pd.DataFrame, n_samples: int = 10) -> float:
+        """Mean log-likelihood per observed value of held-out series (higher is better).
+
+        An importance-weighted lower bound (IWAE, ``n_samples`` draws) of ``log p(x)`` for
+        each series, conditioned on and scoring all its observations, divided by its number of
+        observed values, averaged over series; in the units of the data (the feature scaling's
+        Jacobian is accounted for).
+        """
+        self._check_fitted()
+        k = self._check_num_samples(n_samples, "n_samples")
+        ds = self._encode_frame(df)
+        model = self.module_.model
+        log_scale = np.log(self.feature_scaler_.scale_)  # (F,)
+        per_series = []
+        with torch.no_grad():
+            for rows in self._chunks(len(ds), max(s.n_obs for s in ds.series), k):
+                batch = ds.batch(list(rows))
+                q = model.encoder(batch)
+                z0 = q.loc + q.scale * self._noise([ds.ids[i] for i in rows], k, self._seed)
+                mean = model.decoder(z0, batch.times)  # (K, B, T, F)
+                log_lik = model.head.log_likelihood(mean, batch.values, batch.mask)  # (K, B)
+                prior = Normal(torch.zeros_like(q.loc), 1.0)
+                log_ratio = (prior.log_prob(z0) - q.log_prob(z0)).sum(-1)  # (K, B)
+                bound = torch.logsumexp(log_lik + log_ratio, 0) - math.log(k)  # (B,)
+                mask = batch.mask.double().numpy()
+                jacobian = (mask * log_scale).sum(axis=(1, 2))  # (B,)
+                n_obs = mask.sum(axis=(1, 2))
+                per_series.append((bound.double().numpy() - jacobian) / n_obs)
+        return float(np.concatenate(per_series).mean())
+
+    # -- checks of call arguments ----------------------------------------------------------------
+
+    @staticmethod
+    def _check_quantiles(quantiles: Any) -> list[float]:
+        if isinstance(quantiles, str | bytes) or not isinstance(quantiles, Sequence | np.ndarray):
+            raise TypeError(f"`quantiles` must be a sequence of levels; got {quantiles!r}")
+        levels = []
+        for q in quantiles:
+            value = check_real("quantiles", q)
+            if not 0 < value < 1:
+                raise ValueError(f"`quantiles` must lie strictly inside (0, 1); got {q!r}")
+            levels.append(value)
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"`quantiles` must be distinct; got {list(quantiles)}")
+        return levels
+
+    @staticmethod
+    def _check_num_samples(value: Any, name: str) -> int:
+        n = check_int(name, value, minimum=1)
+        if n > _MAX_SAMPLES:
+            raise ValueError(
+                f"`{name}` must be at most {_MAX_SAMPLES:,} per call; got {n:,}. Draw in several "
+                "calls with different random_state values"
+            )
+        return n
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to the folder ``path`` (created if missing); returns it.
+
+        Two files: ``latentode.json`` (parameters, data layout and fitted scalers) and
+        ``weights.pt`` (tensors only). :meth:`load` runs no code from either.
+        """
+        self._check_fitted()
+        folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"`path` must be a folder; {str(folder)!r} is a file")
+        folder.mkdir(parents=True, exist_ok=True)
+        params = self.get_params(deep=False)
+        if not isinstance(params["random_state"], int | type(None)):
+            params["random_state"] = None
+        config = {
+            "format_version": _FORMAT_VERSION,
+            "latentode_version": __version__,
+            "params": params,
+            "n_features": self.n_features_in_,
+            "module_hparams": dict(self.module_.hparams),
+            "format": self.format_.to_dict(),
+            "time_scaler": self.time_scaler_.to_dict(),
+            "feature_scaler": self.feature_scaler_.to_dict(),
+            "seed": self._seed,
+            "best_epoch": self.best_epoch_,
+            "best_val_loss": self.best_val_loss_,
+            "n_epochs": self.n_epochs_,
+        }
+        try:
+            text = json.dumps(config, indent=2)
+        except TypeError as err:
+            raise ValueError(
+                f"cannot save: a parameter is not JSON-serialisable ({err}); use plain numbers, "
+                "strings, lists and dicts in trainer_kwargs"
+            ) from None
+        (folder / _CONFIG_FILE).write_text(text, encoding="utf-8")
+        torch.save(self.module_.state_dict(), folder / _WEIGHTS_FILE)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatentODE:
+        """Read a model written by :meth:`save`. Runs no code from the files."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no saved model at {str(folder)!r}: not a folder")
+        config_file, weights_file = folder / _CONFIG_FILE, folder / _WEIGHTS_FILE
+        for needed in (config_file, weights_file):
+            if not needed.is_file():
+                raise FileNotFoundError(
+                    f"{str(folder)!r} is not a complete saved model: {needed.name} is missing"
+                )
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{config_file} is not valid JSON: {err}") from None
+        if not isinstance(config, dict) or config.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{config_file} is not a latentode model file of format version {_FORMAT_VERSION}"
+            )
+        try:
+            model = cls(**config["params"])
+            hparams = dict(config["module_hparams"])
+            module = LatentODEModule(**hparams)
+            state = torch.load(weights_file, map_location="cpu", weights_only=True)
+            module.load_state_dict(state)
+            model.module_ = module.eval()
+            model.format_ = LongFormat.from_dict(config["format"])
+            model.time_scaler_ = TimeScaler.from_dict(config["time_scaler"])
+            model.feature_scaler_ = FeatureScaler.from_dict(config["feature_scaler"])
+            model.n_features_in_ = int(config["n_features"])
+            model.feature_names_in_ = np.asarray(model.format_.value_cols, dtype=object)
+            model.best_epoch_ = config["best_epoch"]
+            model.best_val_loss_ = config["best_val_loss"]
+            model.n_epochs_ = config["n_epochs"]
+            model._seed = int(config["seed"])
+        except (KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
+            raise ValueError(
+                f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
+            ) from None
+        return model
+
+
+def _canonical_order(df: Any, id_col: str) -> Any:
+    """``df`` with its series in id order, so a fit does not depend on row or series order.
+
+    Ids that cannot be compared with each other (mixed types) are ordered by their text.
+    Anything that is not a frame with ``id_col`` is passed on for the data layer to refuse.
+    """
+    if not isinstance(df, pd.DataFrame) or id_col not in df.columns:
+        return df
+    ids = df[id_col]
+    try:
+        order = np.argsort(ids.to_numpy(), kind="stable")
+    except TypeError:
+        order = np.argsort(ids.astype(str).to_numpy(), kind="stable")
+    return df.iloc[order]
+
+
+def _series_seed(series_id: Hashable, salt: int) -> int:
+    """A seed from a series id and a salt, stable across processes (unlike ``hash``)."""
+    digest = hashlib.sha256(f"{salt}:{type(series_id).__name__}:{series_id!r}".encode())
+    return int.from_bytes(digest.digest()[:8], "little") % (2**63)
+
+
+def _arrays_frame(
+    ids: list[Hashable],
+    times: np.ndarray,
+    values: np.ndarray,
+    lengths: np.ndarray,
+    fmt: LongFormat,
+    columns: list[str] | None,
+) -> pd.DataFrame:
+    return arrays_to_frame(
+        ids, times, values, fmt, lengths=lengths.astype(np.int64), value_cols=columns
+    )

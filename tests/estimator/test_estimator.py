@@ -1,0 +1,228 @@
+"""The LatentODE estimator: scikit-learn's contract, pandas in and out, invariances, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from latentode.data import make_periodic
+from latentode.estimator import LatentODE
+
+TINY = {
+    "latent_dim": 3,
+    "encoder_hidden": 6,
+    "decoder_width": 8,
+    "decoder_depth": 1,
+    "max_epochs": 2,
+    "batch_size": 8,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def frame():
+    data = make_periodic(n_series=20, n_points=12, random_state=0).observed
+    data = data.assign(y=np.where(np.arange(len(data)) % 3 == 0, np.nan, data["x"] * 2 + 10))
+    return data
+
+
+@pytest.fixture(scope="module")
+def fitted(frame):
+    return LatentODE(**TINY).fit(frame)
+
+
+def _sorted(df):
+    keys = [c for c in ("sample", "id", "time") if c in df.columns]
+    return df.sort_values(keys, kind="stable", ignore_index=True)
+
+
+def test_init_stores_parameters_only_and_clone_works():
+    model = LatentODE(latent_dim=5, trainer_kwargs={"gradient_clip_val": 1.0})
+    assert model.get_params()["latent_dim"] == 5
+    assert not [k for k in vars(model) if k.endswith("_")]
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    twin.set_params(latent_dim=7)
+    assert (twin.latent_dim, model.latent_dim) == (7, 5)
+
+
+def test_unfitted_model_refuses_to_predict(frame):
+    with pytest.raises(NotFittedError):
+        LatentODE().predict(frame)
+
+
+def test_fit_returns_self_and_learns_its_attributes(frame):
+    model = LatentODE(**TINY)
+    assert model.fit(frame) is model
+    assert model.n_features_in_ == 2
+    assert list(model.feature_names_in_) == ["x", "y"]
+    assert model.n_epochs_ == 2
+    assert model.best_epoch_ in (0, 1)
+
+
+def test_fit_leaves_the_frame_and_the_folder_alone(frame, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = frame.copy(deep=True)
+    LatentODE(**TINY).fit(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_same_random_state_same_model_and_predictions(frame, fitted):
+    again = LatentODE(**TINY).fit(frame)
+    pd.testing.assert_frame_equal(
+        fitted.predict(frame, num_samples=5), again.predict(frame, num_samples=5)
+    )
+
+
+def test_row_and_series_order_do_not_matter(frame, fitted):
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    refit = LatentODE(**TINY).fit(shuffled)
+    a = _sorted(fitted.predict(frame, num_samples=5))
+    b = _sorted(refit.predict(shuffled, num_samples=5))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_predict_layout_units_and_quantile_order(frame, fitted):
+    pred = fitted.predict(frame, times=[0.0, 1.0, 7.5], quantiles=(0.1, 0.9), num_samples=30)
+    assert list(pred.columns) == ["id", "time", "x", "y", "x_q0.1", "y_q0.1", "x_q0.9", "y_q0.9"]
+    assert len(pred) == 20 * 3
+    assert set(pred["time"]) == {0.0, 1.0, 7.5}
+    assert (pred["x_q0.1"] <= pred["x_q0.9"]).all()
+    assert np.isfinite(pred[["x", "y"]].to_numpy()).all()
+    # y was fitted around 10 in user units: predictions come back in user units
+    assert abs(pred["y"].mean() - frame["y"].mean()) < 5
+
+
+def test_predict_times_per_series_and_horizon(frame, fitted):
+    pairs = pd.DataFrame({"id": [0, 0, 3], "time": [0.5, 1.5, 2.0]})
+    pred = fitted.predict(frame, times=pairs, num_samples=5)
+    assert sorted(pred.groupby("id").size().items()) == [(0, 2), (3, 1)] or (
+        pred.groupby("id").size().loc[[0, 3]].tolist() == [2, 1]
+    )
+    ahead = fitted.predict(frame, horizon=2.0, num_samples=5)
+    last = frame.groupby("id")["time"].max()
+    first_ahead = ahead.groupby("id")["time"].min()
+    assert (first_ahead > last.loc[first_ahead.index]).all()
+    assert (ahead.groupby("id")["time"].max() - last).abs().max() < 2.0 + 1e-9
+
+
+def test_sampling_is_reproducible(frame, fitted):
+    prior = fitted.sample(4, [0.0, 1.0, 2.0], random_state=7)
+    assert list(prior.columns) == ["sample", "time", "x", "y"]
+    assert len(prior) == 12
+    pd.testing.assert_frame_equal(prior, fitted.sample(4, [0.0, 1.0, 2.0], random_state=7))
+    assert not prior.equals(fitted.sample(4, [0.0, 1.0, 2.0], random_state=8))
+    post = fitted.sample(3, [0.0, 2.0], df=frame.head(30), random_state=1)
+    assert list(post.columns[:3]) == ["sample", "id", "time"]
+    pd.testing.assert_frame_equal(
+        post, fitted.sample(3, [0.0, 2.0], df=frame.head(30), random_state=1)
+    )
+
+
+def test_score_is_a_finite_mean_log_likelihood(frame, fitted):
+    score = fitted.score(frame)
+    assert np.isfinite(score)
+    assert score == pytest.approx(fitted.score(frame.sample(frac=1.0, random_state=0)), rel=1e-6)
+
+
+def test_save_load_round_trip_gives_identical_predictions(frame, fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    again = LatentODE.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(
+        fitted.predict(frame, num_samples=5), again.predict(frame, num_samples=5)
+    )
+    assert again.get_params() == fitted.get_params()
+
+
+def test_datetime_times_round_trip(fitted):
+    df = pd.DataFrame(
+        {
+            "patient": np.repeat(["a", "b", "c", "d"], 5),
+            "when": pd.Timestamp("2024-03-01")
+            + pd.to_timedelta(np.tile([0, 2, 5, 9, 14], 4) + np.repeat([0, 1, 3, 2], 5), "D"),
+            "hb": np.linspace(10, 14, 20),
+        }
+    )
+    model = LatentODE(**{**TINY, "val_fraction": 0.0}).fit(
+        df, id_col="patient", time_col="when", time_unit="D"
+    )
+    grid = pd.to_datetime(["2024-03-02", "2024-03-20"])
+    pred = model.predict(df, times=grid, num_samples=5)
+    assert pred["when"].dtype.kind == "M"
+    assert set(pred["when"]) == set(grid)
+    new = model.sample(2, pd.to_timedelta([0, 1, 2], "D"), random_state=0)
+    assert new["when"].dtype.kind == "m"
+
+
+# --- bad input: each case a clear error ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of"),
+        ({"latent_dim": 0}, ValueError, r"`latent_dim` must be at least 1"),
+        ({"rtol": -1.0}, ValueError, r"`rtol` must be > 0"),
+        ({"val_fraction": 1.0}, ValueError, r"`val_fraction` must be in \[0, 1\)"),
+        ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, r"through the estimator's own"),
+        ({"trainer_kwargs": [1]}, TypeError, r"`trainer_kwargs` must be a dict"),
+        ({"random_state": "zero"}, TypeError, r"`random_state` must be an int"),
+    ],
+)
+def test_bad_parameters_are_refused_in_fit(frame, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LatentODE(**{**TINY, **kwargs}).fit(frame)
+
+
+def test_unknown_columns_in_fit(frame):
+    with pytest.raises(ValueError, match=r"patient"):
+        LatentODE(**TINY).fit(frame, id_col="patient")
+
+
+def test_predict_on_other_features(frame, fitted):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) 'y'"):
+        fitted.predict(frame.drop(columns="y").assign(z=1.0))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"times": "tomorrow"}, TypeError, r"`times` must be an array-like"),
+        ({"times": 3.0}, TypeError, r"`times` must be an array-like"),
+        ({"times": [0.0, np.nan]}, ValueError, r"`times`"),
+        ({"times": pd.to_datetime(["2024-01-01"])}, TypeError, r"`times` must be numbers"),
+        ({"num_samples": 0}, ValueError, r"`num_samples` must be at least 1"),
+        ({"num_samples": 10**9}, ValueError, r"at most 100,000"),
+        ({"quantiles": (0.0, 0.5)}, ValueError, r"strictly inside \(0, 1\)"),
+        ({"quantiles": (0.5, 1.2)}, ValueError, r"strictly inside \(0, 1\)"),
+        ({"horizon": 0.0}, ValueError, r"`horizon` must be finite and > 0"),
+        ({"horizon": -1.0}, ValueError, r"`horizon` must be finite and > 0"),
+        ({"horizon": float("nan")}, ValueError, r"`horizon` must be finite and > 0"),
+        ({"horizon": 1.0, "times": [1.0]}, ValueError, r"not both"),
+        ({"times": pd.DataFrame({"id": [99], "time": [1.0]})}, ValueError, r"not in `df`"),
+    ],
+)
+def test_bad_predict_arguments(frame, fitted, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fitted.predict(frame, **kwargs)
+
+
+def test_load_refuses_missing_and_corrupt_files(frame, fitted, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"not a folder"):
+        LatentODE.load(tmp_path / "nothing")
+    folder = fitted.save(tmp_path / "m")
+    (folder / "weights.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"weights.pt is missing"):
+        LatentODE.load(folder)
+    folder = fitted.save(tmp_path / "m2")
+    (folder / "latentode.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"not valid JSON"):
+        LatentODE.load(folder)
+    folder = fitted.save(tmp_path / "m3")
+    (folder / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"corrupt or incompatible"):
+        LatentODE.load(folder)
