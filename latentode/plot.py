@@ -1,0 +1,209 @@
+"""Pictures of irregular series and their predictions (needs ``pip install 'latentode[plot]'``).
+
+One function, :func:`plot_series`, draws any number of series in a grid: the observations as
+markers at their own times, the predicted mean as a line with a quantile band, the region past
+each series' last observation shaded as extrapolation, and, optionally, sampled paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from latentode._validation import check_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_series"]
+
+_QUANTILE = re.compile(r"^(?P<feature>.+)_q(?P<level>0?\.\d+|\d\.?\d*e-?\d+)$")
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        if matplotlib.get_backend().lower() not in {
+            "agg",
+            "module://matplotlib_inline.backend_inline",
+        }:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError(
+            "plotting needs matplotlib; install it with: pip install 'latentode[plot]'"
+        ) from err
+    return plt
+
+
+def _band_columns(prediction: pd.DataFrame, feature: str) -> tuple[str, str] | None:
+    """The lowest and highest quantile columns of ``feature`` in a predict() frame."""
+    levels = []
+    for col in prediction.columns:
+        m = _QUANTILE.match(str(col))
+        if m and m.group("feature") == feature:
+            levels.append((float(m.group("level")), col))
+    if len(levels) < 2:
+        return None
+    levels.sort()
+    return levels[0][1], levels[-1][1]
+
+
+def _check_columns(frame: pd.DataFrame, name: str, needed: Sequence[str]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"`{name}` must be a pandas DataFrame; got {type(frame).__name__}")
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"`{name}` lacks column(s) {', '.join(map(repr, missing))}; it has "
+            f"{list(frame.columns)}"
+        )
+
+
+def plot_series(
+    observed: pd.DataFrame,
+    prediction: pd.DataFrame | None = None,
+    *,
+    samples: pd.DataFrame | None = None,
+    truth: pd.DataFrame | None = None,
+    id_col: str = "id",
+    time_col: str = "time",
+    features: Sequence[str] | None = None,
+    ids: Sequence[Hashable] | None = None,
+    max_series: int = 6,
+    ncols: int = 3,
+    title: str | None = None,
+    max_sample_paths: int = 20,
+) -> Figure:
+    """Draw series in a grid: observations, predicted mean and band, extrapolation, samples.
+
+    Args:
+        observed: The long frame of observations (``id_col``, ``time_col``, features).
+        prediction: A :meth:`LatentODE.predict` frame: the mean under each feature's name and
+            quantile columns ``"<feature>_q<level>"``; the band spans the lowest to the highest
+            level present.
+        samples: A :meth:`LatentODE.sample` frame with ``sample``, ``id_col``, ``time_col`` and
+            the features; up to ``max_sample_paths`` paths per series are drawn thin.
+        truth: Optional noise-free values (same columns as ``observed``, e.g. a synthetic
+            dataset's ``truth``), drawn dashed.
+        id_col, time_col: Column names.
+        features: Features to draw; default every non-id, non-time column of ``observed``.
+        ids: Series to draw; default the first ``max_series`` ids of ``observed``.
+        max_series: Most series drawn when ``ids`` is not given. Default 6.
+        ncols: Panels per row. Default 3.
+        title: Figure title.
+        max_sample_paths: Most sample paths drawn per series.
+
+    Returns:
+        The matplotlib ``Figure`` (save it with ``fig.savefig("out.png")``).
+
+    Raises:
+        ImportError: matplotlib is not installed.
+        TypeError, ValueError: frames or columns that do not fit.
+    """
+    _check_columns(observed, "observed", [id_col, time_col])
+    if features is None:
+        features = [c for c in observed.columns if c not in (id_col, time_col)]
+    features = list(features)
+    if not features:
+        raise ValueError("there are no features to draw; pass `features=[...]`")
+    _check_columns(observed, "observed", features)
+    if prediction is not None:
+        _check_columns(prediction, "prediction", [id_col, time_col, *features])
+    if samples is not None:
+        _check_columns(samples, "samples", ["sample", id_col, time_col, *features])
+    if truth is not None:
+        _check_columns(truth, "truth", [id_col, time_col, *features])
+    max_series = check_int("max_series", max_series, minimum=1)
+    ncols = check_int("ncols", ncols, minimum=1)
+    if ids is None:
+        ids = list(pd.unique(observed[id_col]))[:max_series]
+    else:
+        ids = list(ids)
+        unknown = [i for i in ids if i not in set(observed[id_col])]
+        if unknown:
+            raise ValueError(f"`ids` {unknown[:5]} are not in `observed`")
+    if not ids:
+        raise ValueError("`observed` has no series to draw")
+
+    plt = _pyplot()
+    ncols = min(ncols, len(ids))
+    nrows = int(np.ceil(len(ids) / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False, sharex=False
+    )
+    colours = [f"C{i % 10}" for i in range(len(features))]
+    for ax, sid in zip(axes.flat, ids, strict=False):
+        obs = observed[observed[id_col] == sid].sort_values(time_col)
+        last_observed = obs[time_col].max()
+        for feature, colour in zip(features, colours, strict=True):
+            if prediction is not None:
+                pred = prediction[prediction[id_col] == sid].sort_values(time_col)
+                band = _band_columns(prediction, feature)
+                if band is not None:
+                    ax.fill_between(
+                        pred[time_col],
+                        pred[band[0]],
+                        pred[band[1]],
+                        color=colour,
+                        alpha=0.2,
+                        lw=0,
+                    )
+                ax.plot(pred[time_col], pred[feature], color=colour, lw=1.6, label=feature)
+            if samples is not None:
+                mine = samples[samples[id_col] == sid]
+                for k in list(pd.unique(mine["sample"]))[:max_sample_paths]:
+                    path = mine[mine["sample"] == k].sort_values(time_col)
+                    ax.plot(path[time_col], path[feature], color=colour, lw=0.6, alpha=0.35)
+            if truth is not None:
+                true = truth[truth[id_col] == sid].sort_values(time_col)
+                ax.plot(
+                    true[time_col],
+                    true[feature],
+                    "--",
+                    color="0.35",
+                    lw=0.9,
+                    label="truth" if feature == features[0] else None,
+                )
+            seen = obs[feature].notna()
+            ax.plot(
+                obs.loc[seen, time_col],
+                obs.loc[seen, feature],
+                "o",
+                ms=3.5,
+                color=colour,
+                mec="black",
+                mew=0.4,
+                label=f"{feature} observed" if prediction is not None else feature,
+            )
+        right = ax.get_xlim()[1]
+        if prediction is not None and _after(
+            prediction[prediction[id_col] == sid][time_col], last_observed
+        ):
+            ax.axvspan(last_observed, right, color="0.85", alpha=0.5, lw=0, zorder=0)
+            ax.set_xlim(right=right)
+        ax.set_title(f"{id_col} = {sid}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in axes.flat[len(ids) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if prediction is not None:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.85", alpha=0.5, label="extrapolation"))
+        labels.append("extrapolation")
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _after(times: pd.Series, last_observed: Any) -> bool:
+    return bool(len(times)) and bool((times > last_observed).any())
