@@ -325,9 +325,12 @@ class LatentODE(BaseEstimator):
         )
         dm.setup()
         has_val = len(dm.split["val"]) > 0
+        steps_per_epoch = math.ceil(len(dm.split["train"]) / self.batch_size)
         best = BestWeights("val/loss")
         callbacks: list[pl.Callback] = [
-            KLAnnealing(n_steps=max(1, 10 * math.ceil(len(dm.split["train"]) / self.batch_size))),
+            # β rises over the first third of training: a fast rise pulls the posterior onto
+            # the prior before the decoder has learned to use z0 (posterior collapse).
+            KLAnnealing(n_steps=max(1, max(1, self.max_epochs // 3) * steps_per_epoch)),
             NonFiniteGuard(),
         ]
         if has_val:

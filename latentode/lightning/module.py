@@ -102,8 +102,11 @@ class LatentODEModule(pl.LightningModule):
 
     def _step(self, batch: tuple[IrregularBatch, IrregularBatch], stage: str) -> torch.Tensor:
         cond, target = batch
+        # Annealing shapes training only: validation and test report the true bound (β = 1),
+        # so model selection compares epochs on one objective while β rises.
+        kl_weight = self.kl_weight if stage == "train" else 1.0
         terms, out = self.model.loss(
-            cond, target, n_samples=self.n_samples, kl_weight=self.kl_weight, bound=self.bound
+            cond, target, n_samples=self.n_samples, kl_weight=kl_weight, bound=self.bound
         )
         stats = self.model.decoder.last_stats
         size = cond.batch_size
@@ -117,7 +120,7 @@ class LatentODEModule(pl.LightningModule):
                 f"{stage}/mse": masked_mse(out.mean, target.values, target.mask),
                 f"{stage}/nfe_forward": float(sum(s.nfe_forward for s in stats)),
                 f"{stage}/nfe_encoder": nfe_encoder,
-                f"{stage}/kl_weight": float(self.kl_weight),
+                f"{stage}/kl_weight": float(kl_weight),
             },
             batch_size=size,
         )
