@@ -283,6 +283,7 @@ class LatentODE(BaseEstimator):
     def fit(
         self,
         df: pd.DataFrame,
+        y: None = None,
         *,
         id_col: str = "id",
         time_col: str = "time",
@@ -304,10 +305,20 @@ class LatentODE(BaseEstimator):
         time_unit : str, optional
             Required for datetime/timedelta times: the unit the model counts in (``"D"``,
             ``"h"``, ``"s"``...).
+        y : None
+            Ignored (scikit-learn's signature for unsupervised estimators): the series are the
+            targets.
         val_df : DataFrame, optional
             Validation series in the same layout; default: ``val_fraction`` of ``df``'s series.
         """
         self._check_params()
+        for name, frame in (("df", df), ("val_df", val_df)):
+            if frame is not None and not isinstance(frame, pd.DataFrame):
+                raise TypeError(
+                    f"`{name}` must be a pandas DataFrame in long format (one row per "
+                    f"observation: {id_col!r}, {time_col!r} and one column per feature); got "
+                    f"{type(frame).__name__}. Convert wide arrays with pandas first"
+                )
         seed = _as_seed(self.random_state)
         dm = IrregularTimeSeriesDataModule(
             _canonical_order(df, id_col),
