@@ -107,8 +107,7 @@ def evaluate(model: LatentODEModel, loader) -> float:
     model.eval()
     total, count = 0.0, 0.0
     for cond, target in loader:
-        q = model.encoder(cond)
-        mean = model.decoder(q.loc.unsqueeze(0), target.times)[0]  # (batch, n_times, f)
+        mean = model.predict_mean(cond, target.times)  # (batch, n_times, f)
         n = float(target.mask.sum())
         total += float(masked_mse(mean, target.values, target.mask)) * n
         count += n

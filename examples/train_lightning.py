@@ -63,8 +63,7 @@ def main() -> None:
     model = module.model.eval()
     cond, target = next(iter(dm.test_dataloader()))
     with torch.no_grad():
-        q = model.encoder(cond)
-        mean = model.decoder(q.loc.unsqueeze(0), target.times)[0]  # (batch, n_times, features)
+        mean = model.predict_mean(cond, target.times)  # (batch, n_times, features)
     mse = float(masked_mse(mean, target.values, target.mask))
     print(f"trained {trainer.current_epoch} epochs; held-out interpolation MSE {mse:.4f}")
 

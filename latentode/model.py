@@ -133,6 +133,15 @@ class LatentODEModel(nn.Module):
         )
         return terms, out
 
+    def predict_mean(self, cond: IrregularBatch, times: torch.Tensor) -> torch.Tensor:
+        """The decoded posterior mean: ``z0 = E[q(z0 | cond)]`` at ``times (batch, n_times)``.
+
+        A deterministic point prediction, ``(batch, n_times, n_features)``; use
+        :meth:`sample_posterior` for the spread around it.
+        """
+        q = self.encoder(cond)
+        return self.decoder(q.loc.unsqueeze(0), times)[0]
+
     def sample_posterior(
         self,
         cond: IrregularBatch,

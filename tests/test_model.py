@@ -195,3 +195,14 @@ def test_posterior_samples_follow_the_data_and_are_seeded():
         q = model.encoder(batch)
         centre = model.decoder(q.loc.unsqueeze(0), times)[0]
     assert (a.mean(0) - centre).abs().mean() < (a - centre).abs().mean()
+
+
+def test_predict_mean_decodes_the_posterior_mean():
+    batch = _data().batch()
+    model = _model().eval()
+    with torch.no_grad():
+        point = model.predict_mean(batch, batch.times)
+        q = model.encoder(batch)
+        expected = model.decoder(q.loc.unsqueeze(0), batch.times)[0]
+    assert point.shape == (batch.batch_size, batch.max_obs, 1)
+    torch.testing.assert_close(point, expected, rtol=0, atol=0)
