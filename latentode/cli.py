@@ -2,6 +2,12 @@
 
 Subcommands:
 
+- ``latentode fit --config configs/periodic.yaml [--trainer.max_epochs=3] [--out DIR]``:
+  LightningCLI over :class:`LatentODEModule` and :class:`IrregularTimeSeriesDataModule`
+  (dotted overrides work), then the fitted model saved to ``--out`` for predict/sample.
+- ``latentode predict --model DIR --data FILE --times ... --out FILE``: posterior mean and
+  quantiles on a CSV or Parquet table; ``latentode sample --model DIR --times ... --out FILE``.
+
 - ``latentode demo``: fit a latent ODE to built-in irregular series (sinusoids, each observed
   at its own random half of the times), interpolate and extrapolate held-out series from their
   first 70%, and write the metrics, the saved model, the predictions and a PNG plot to an
@@ -14,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +73,12 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--series", type=_positive_int, default=500, help="default: 500")
     demo.add_argument("--seed", type=int, default=0, help="random seed; default 0")
     demo.add_argument("--quiet", action="store_true", help="print the final summary only")
+    commands.add_parser(
+        "fit",
+        help="train with LightningCLI from YAML (latentode fit --config configs/periodic.yaml)",
+        add_help=False,
+    )
+    _add_file_commands(commands)
     return parser
 
 
@@ -179,10 +192,171 @@ def _demo_plot(model, conditioning, truth, path: Path, cut: float, t_max: float)
     return f"{path.name}"
 
 
+def _fit(argv: list[str]) -> int:
+    """``latentode fit``: LightningCLI over the module and data module, then a saved model."""
+    try:
+        from pytorch_lightning.cli import LightningCLI
+    except ImportError as err:  # pragma: no cover - jsonargparse missing
+        raise SystemExit(
+            f"`latentode fit` needs the cli extra: pip install 'latentode[cli]' ({err})"
+        ) from None
+
+    from latentode.estimator import LatentODE
+    from latentode.lightning import IrregularTimeSeriesDataModule, LatentODEModule
+
+    class _CLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.link_arguments("data.n_features", "model.n_features", apply_on="instantiate")
+            parser.add_argument(
+                "--out",
+                type=str,
+                default="latentode-model",
+                help="folder to save the fitted model in (for latentode predict/sample)",
+            )
+
+    cli = _CLI(
+        LatentODEModule,
+        IrregularTimeSeriesDataModule,
+        args=["fit", *argv],
+        save_config_callback=None,  # the config goes into --out below, not the working folder
+        trainer_defaults={"logger": False, "enable_checkpointing": False},
+    )
+    out = Path(cli.config["fit"]["out"])
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"--out {str(out)!r} is a file; give a folder")
+    model = LatentODE.from_lightning(cli.model, cli.datamodule)
+    model.save(out)
+    config = cli.parser.dump(cli.config, skip_none=False, skip_check=True)
+    (out / "fit-config.yaml").write_text(config, encoding="utf-8")
+    print(f"saved the fitted model to {out}/ (use: latentode predict --model {out} ...)")
+    return 0
+
+
+def _parse_times(text: str | None):
+    """``"0,1,2.5"`` → floats; ``"2024-01-01,2024-01-03"`` → datetimes; None stays None."""
+    import pandas as pd
+
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise SystemExit("--times is empty; give comma-separated times, e.g. --times 0,1,2.5")
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        pass
+    try:
+        with warnings.catch_warnings():  # pandas warns when it has to guess each format
+            warnings.simplefilter("ignore", UserWarning)
+            return pd.to_datetime(parts)
+    except (ValueError, TypeError):
+        try:
+            return pd.to_timedelta(parts)
+        except (ValueError, TypeError):
+            raise SystemExit(
+                f"--times must be comma-separated numbers, datetimes or timedeltas; got {text!r}"
+            ) from None
+
+
+def _load_model(folder: str):
+    from latentode.estimator import LatentODE
+
+    try:
+        return LatentODE.load(folder)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"--model: {err}") from None
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from latentode.data import read_table, write_table
+
+    model = _load_model(args.model)
+    try:
+        df = read_table(args.data)
+        pred = model.predict(
+            df,
+            times=_parse_times(args.times),
+            horizon=args.horizon,
+            quantiles=args.quantiles,
+            num_samples=args.num_samples,
+        )
+        write_table(pred, args.out)
+    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+        raise SystemExit(f"latentode predict: {err}") from None
+    print(f"wrote {len(pred)} rows to {args.out}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from latentode.data import read_table, write_table
+
+    model = _load_model(args.model)
+    try:
+        df = None if args.data is None else read_table(args.data)
+        times = _parse_times(args.times)
+        samples = model.sample(args.n_samples, times, df=df, random_state=args.seed)
+        write_table(samples, args.out)
+    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+        raise SystemExit(f"latentode sample: {err}") from None
+    print(f"wrote {len(samples)} rows ({args.n_samples} samples) to {args.out}")
+    return 0
+
+
+def _quantile_list(text: str) -> list[float]:
+    try:
+        return [float(q) for q in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated levels in (0, 1), e.g. 0.05,0.5,0.95; got {text!r}"
+        ) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
+    return value
+
+
+def _add_file_commands(commands) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="predict a saved model's mean and quantiles on a CSV/Parquet file",
+        description="Condition on the series in --data and predict at --times or --horizon.",
+    )
+    predict.add_argument("--model", required=True, help="folder written by fit or save()")
+    predict.add_argument("--data", required=True, help="long table (.csv or .parquet)")
+    predict.add_argument("--times", help="comma-separated times; default each series' own")
+    predict.add_argument("--horizon", type=_positive_float, help="forecast this far past the end")
+    predict.add_argument(
+        "--quantiles", type=_quantile_list, default=[0.05, 0.5, 0.95], help="default 0.05,0.5,0.95"
+    )
+    predict.add_argument("--num-samples", type=_positive_int, default=100, help="default 100")
+    predict.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    sample = commands.add_parser(
+        "sample",
+        help="draw new series (or posterior paths given --data) from a saved model",
+        description="Without --data: new series from the prior at --times since their start.",
+    )
+    sample.add_argument("--model", required=True, help="folder written by fit or save()")
+    sample.add_argument("--times", required=True, help="comma-separated times")
+    sample.add_argument("--n-samples", type=_positive_int, default=10, help="default 10")
+    sample.add_argument("--data", help="condition on these series (.csv or .parquet)")
+    sample.add_argument("--seed", type=int, default=0, help="default 0")
+    sample.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``latentode`` console script; returns the exit status."""
-    args = _build_parser().parse_args(argv)
-    handlers = {"demo": _demo}
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fit"]:
+        return _fit(argv[1:])
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"demo": _demo, "predict": _predict, "sample": _sample}
     return handlers[args.command](args)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -387,6 +388,59 @@ class LatentODE(BaseEstimator):
         self._seed = seed
         return self
 
+    @classmethod
+    def from_lightning(
+        cls, module: LatentODEModule, datamodule: IrregularTimeSeriesDataModule
+    ) -> LatentODE:
+        """Wrap a module trained with any Lightning ``Trainer`` (e.g. by ``latentode fit``).
+
+        The estimator takes the module's weights and hyperparameters and the data module's
+        layout and scalers, so it predicts, samples, scores and saves like a fitted one.
+        """
+        if not isinstance(module, LatentODEModule):
+            raise TypeError(f"`module` must be a LatentODEModule; got {type(module).__name__}")
+        if not isinstance(datamodule, IrregularTimeSeriesDataModule):
+            raise TypeError(
+                "`datamodule` must be an IrregularTimeSeriesDataModule; got "
+                f"{type(datamodule).__name__}"
+            )
+        if datamodule.dataset is None:
+            datamodule.setup()
+        hp = module.hparams
+        model = cls(
+            latent_dim=hp.latent_dim,
+            encoder=hp.encoder,
+            encoder_hidden=hp.encoder_hidden,
+            decoder_width=hp.decoder_width,
+            decoder_depth=hp.decoder_depth,
+            solver=hp.method,
+            rtol=hp.rtol,
+            atol=hp.atol,
+            adjoint=hp.adjoint,
+            likelihood_std=hp.obs_std,
+            learn_std=hp.learn_std,
+            n_iwae_samples=hp.n_samples,
+            task=datamodule.task,
+            batch_size=datamodule.batch_size,
+            lr=hp.lr,
+            random_state=datamodule.seed,
+        )
+        scaler = datamodule.feature_scaler
+        if scaler is None:  # trained on raw values: an identity scaling
+            n = datamodule.n_features
+            scaler = FeatureScaler.from_dict({"mean_": [0.0] * n, "scale_": [1.0] * n})
+        model.module_ = module.to("cpu").eval()
+        model.format_ = datamodule.dataset.fmt
+        model.time_scaler_ = datamodule.dataset.scaler
+        model.feature_scaler_ = scaler
+        model.n_features_in_ = datamodule.n_features
+        model.feature_names_in_ = np.asarray(model.format_.value_cols, dtype=object)
+        model.best_epoch_ = None
+        model.best_val_loss_ = None
+        model.n_epochs_ = module.current_epoch
+        model._seed = datamodule.seed
+        return model
+
     # -- shared prediction machinery -----------------------------------------------------------
 
     def _check_fitted(self) -> None:
@@ -760,7 +814,7 @@ class LatentODE(BaseEstimator):
             "latentode_version": __version__,
             "params": params,
             "n_features": self.n_features_in_,
-            "module_hparams": dict(self.module_.hparams),
+            "module_hparams": _module_hparams(self.module_),
             "format": self.format_.to_dict(),
             "time_scaler": self.time_scaler_.to_dict(),
             "feature_scaler": self.feature_scaler_.to_dict(),
@@ -821,6 +875,12 @@ class LatentODE(BaseEstimator):
                 f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
             ) from None
         return model
+
+
+def _module_hparams(module: LatentODEModule) -> dict[str, Any]:
+    """The module's constructor arguments (LightningCLI adds bookkeeping keys of its own)."""
+    accepted = inspect.signature(LatentODEModule.__init__).parameters
+    return {k: v for k, v in module.hparams.items() if k in accepted}
 
 
 def _canonical_order(df: Any, id_col: str) -> Any:

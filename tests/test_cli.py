@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from latentode.cli import main
 from latentode.estimator import LatentODE
+
+CONFIGS = Path(__file__).parent.parent / "configs"
 
 
 def test_demo_writes_metrics_predictions_model_and_plot(tmp_path, capsys):
@@ -61,3 +64,80 @@ def test_console_script_entry_point_is_wired():
         check=True,
     ).stdout
     assert "demo" in out
+
+
+@pytest.fixture(scope="module")
+def fitted_folder(tmp_path_factory):
+    from latentode.data import make_periodic
+
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "series.csv"
+    make_periodic(n_series=16, n_points=10, random_state=0).observed.to_csv(data, index=False)
+    out = root / "model"
+    argv = [
+        "fit",
+        "--config",
+        str(CONFIGS / "periodic.yaml"),
+        f"--data.data={data}",
+        "--trainer.max_epochs=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--model.decoder_width=8",
+        "--model.latent_dim=3",
+        "--data.batch_size=8",
+        f"--out={out}",
+    ]
+    assert main(argv) == 0
+    return root
+
+
+def test_fit_saves_a_model_and_its_config(fitted_folder):
+    model = LatentODE.load(fitted_folder / "model")
+    assert model.n_features_in_ == 1
+    assert model.latent_dim == 3
+    assert "latent_dim: 3" in (fitted_folder / "model" / "fit-config.yaml").read_text()
+
+
+def test_predict_and_sample_on_files(fitted_folder, capsys):
+    import pandas as pd
+
+    model, data = fitted_folder / "model", fitted_folder / "series.csv"
+    out = fitted_folder / "pred.csv"
+    argv = ["predict", "--model", str(model), "--data", str(data), "--times", "0,1,2.5"]
+    assert main([*argv, "--out", str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["id", "time", "x", "x_q0.05", "x_q0.5", "x_q0.95"]
+    assert len(pred) == 16 * 3
+    samples = fitted_folder / "samples.csv"
+    argv = ["sample", "--model", str(model), "--times", "0,0.5", "--n-samples", "4"]
+    assert main([*argv, "--out", str(samples), "--seed", "3"]) == 0
+    first = pd.read_csv(samples)
+    assert main([*argv, "--out", str(samples), "--seed", "3"]) == 0
+    pd.testing.assert_frame_equal(first, pd.read_csv(samples))
+    assert len(first) == 8
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--out", "pred.txt"], "must end in one of .csv, .parquet"),
+        (["--out", "p.csv", "--times", "a,b"], "--times must be comma-separated"),
+        (["--out", "p.csv", "--horizon", "-1"], "must be a positive number"),
+        (["--out", "p.csv", "--quantiles", "0.5,1.5"], "strictly inside (0, 1)"),
+    ],
+)
+def test_predict_errors_are_messages_not_tracebacks(fitted_folder, extra, message, capsys):
+    argv = ["predict", "--model", str(fitted_folder / "model")]
+    argv += ["--data", str(fitted_folder / "series.csv"), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    shown = str(exit_info.value.code) + capsys.readouterr().err
+    assert message in shown
+
+
+def test_predict_refuses_a_missing_model_or_data(fitted_folder):
+    with pytest.raises(SystemExit, match=r"--model: no saved model"):
+        main(["predict", "--model", "nowhere", "--data", "x.csv", "--out", "p.csv"])
+    model = str(fitted_folder / "model")
+    with pytest.raises(SystemExit, match=r"no data file"):
+        main(["predict", "--model", model, "--data", "nothing.csv", "--out", "p.csv"])

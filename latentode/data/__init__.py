@@ -7,6 +7,7 @@ Imports pandas and torch; never Lightning or scikit-learn.
 from latentode.data.batch import EventBatch, IrregularBatch, UnionGrid, union_grid
 from latentode.data.collate import SeriesItem, collate
 from latentode.data.dataset import EventSeries, IrregularDataset
+from latentode.data.files import TABLE_SUFFIXES, read_table, write_table
 from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series, series_to_frame
 from latentode.data.scaling import FeatureScaler, TimeScaler
 from latentode.data.series import Series
@@ -21,6 +22,7 @@ from latentode.data.synthetic import (
 
 __all__ = [
     "GENERATORS",
+    "TABLE_SUFFIXES",
     "EventBatch",
     "EventSeries",
     "FeatureScaler",
@@ -38,7 +40,9 @@ __all__ = [
     "make_dataset",
     "make_periodic",
     "make_spiral",
+    "read_table",
     "series_to_frame",
     "spiral_truth",
     "union_grid",
+    "write_table",
 ]

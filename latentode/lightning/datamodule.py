@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,15 @@ import torch
 from torch.utils.data import DataLoader, Subset, get_worker_info
 
 from latentode._validation import check_bool, check_choice, check_int, check_real
-from latentode.data import GENERATORS, IrregularDataset, TimeScaler, frame_to_series, make_dataset
+from latentode.data import (
+    GENERATORS,
+    TABLE_SUFFIXES,
+    IrregularDataset,
+    TimeScaler,
+    frame_to_series,
+    make_dataset,
+    read_table,
+)
 from latentode.data.scaling import ORIGINS, FeatureScaler
 from latentode.lightning.tasks import TASKS, split_items
 
@@ -23,7 +33,8 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
     """Train/val/test batches of (conditioning points, target points) from irregular series.
 
     Args:
-        data: A long DataFrame, or the name of a built-in dataset (``"periodic"``, ``"spiral"``).
+        data: A long DataFrame, a path to a ``.csv``/``.parquet`` file of one, or the name of a
+            built-in dataset (``"periodic"``, ``"spiral"``).
         val_data: Optional long DataFrame of validation series, in the layout of ``data``; when
             given, it is the validation split and ``val_fraction`` is not used.
         id_col, time_col, value_cols, time_unit: Frame layout (see ``frame_to_series``).
@@ -45,7 +56,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        data: pd.DataFrame | str = "periodic",
+        data: str | os.PathLike | pd.DataFrame = "periodic",
         *,
         val_data: pd.DataFrame | None = None,
         id_col: str = "id",
@@ -65,12 +76,21 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(data, str):
-            check_choice("data", data, GENERATORS)
+        if isinstance(data, os.PathLike):
+            data = os.fspath(data)
+        if isinstance(data, str) and data.lower().endswith(TABLE_SUFFIXES):
+            if not Path(data).is_file():
+                raise FileNotFoundError(f"no data file at {data!r}")
+        elif isinstance(data, str):
+            if data not in GENERATORS:
+                raise ValueError(
+                    f"`data` must be one of {', '.join(map(repr, sorted(GENERATORS)))} or a path "
+                    f"ending in {' or '.join(TABLE_SUFFIXES)}; got {data!r}"
+                )
         elif not isinstance(data, pd.DataFrame):
             raise TypeError(
-                "`data` must be a long DataFrame or a built-in dataset name "
-                f"({', '.join(map(repr, sorted(GENERATORS)))}); got {type(data).__name__}"
+                "`data` must be a long DataFrame, a .csv/.parquet path or a built-in dataset "
+                f"name ({', '.join(map(repr, sorted(GENERATORS)))}); got {type(data).__name__}"
             )
         if val_data is not None and not isinstance(val_data, pd.DataFrame):
             raise TypeError(
@@ -114,7 +134,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         if self.dataset is not None:
             return
         frame = self.data
-        if isinstance(frame, str):
+        if isinstance(frame, str) and frame.lower().endswith(TABLE_SUFFIXES):
+            frame = read_table(frame)
+        elif isinstance(frame, str):
             frame = make_dataset(
                 frame, **{"random_state": self.seed, **self.dataset_kwargs}
             ).observed
@@ -144,8 +166,14 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             self.feature_scaler = FeatureScaler().fit(train, names=fmt.value_cols)
             series = [self.feature_scaler.transform_series(s) for s in series]
         self.dataset = IrregularDataset(series, fmt, scaler)
-        self.n_features = self.dataset.n_features
         self._train_generator = torch.Generator().manual_seed(self.seed)
+
+    @property
+    def n_features(self) -> int:
+        """Features per observation (reads and splits the data on first use)."""
+        if self.dataset is None:
+            self.setup()
+        return self.dataset.n_features
 
     def _collate(self, stage: str):
         def collate_fn(items):
