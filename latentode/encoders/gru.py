@@ -23,3 +23,13 @@ class GRUEncoder(Encoder):
 
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
         return h
+
+    def finish(self, h: torch.Tensor, t_first: torch.Tensor) -> torch.Tensor:
+        """One last cell step with nothing observed and the gap from ``t_first`` to time 0.
+
+        z0 lives at time 0, but a series' first conditioning point may come later (a random
+        subset of its points, or a global time origin); without this step the GRU could not
+        know how far back z0 is.
+        """
+        empty = h.new_zeros(h.shape[0], 2 * self.n_features)  # no values, mask all 0
+        return self.cell(torch.cat([empty, t_first.unsqueeze(-1)], dim=-1), h)

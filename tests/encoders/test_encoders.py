@@ -122,3 +122,12 @@ def test_bad_encoder_arguments(cls, kwargs, error, match):
     args = {"n_features": 2, "latent_dim": 3, **kwargs}
     with pytest.raises(error, match=match):
         cls(**args)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_gap_from_time_zero_to_the_first_observation_matters(name):
+    """z0 lives at time 0: starting the same observations later must change the posterior."""
+    batch = _random_batch().to(dtype=torch.float64)
+    enc = _encoder(name)
+    later = dataclasses.replace(batch, times=batch.times + 0.5)
+    assert not torch.allclose(enc(batch).loc, enc(later).loc)
