@@ -226,3 +226,10 @@ def test_load_refuses_missing_and_corrupt_files(frame, fitted, tmp_path):
     (folder / "weights.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match=r"corrupt or incompatible"):
         LatentODE.load(folder)
+
+
+def test_fit_is_quiet_unless_verbose(frame, capsys):
+    LatentODE(**TINY).fit(frame)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
