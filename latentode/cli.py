@@ -70,7 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="output folder (created; default: ./latentode-demo)",
     )
     demo.add_argument("--epochs", type=_positive_int, default=60, help="default: 60")
-    demo.add_argument("--series", type=_positive_int, default=500, help="default: 500")
+    demo.add_argument("--series", type=_positive_int, default=400, help="default: 400")
     demo.add_argument("--seed", type=int, default=0, help="random seed; default 0")
     demo.add_argument("--quiet", action="store_true", help="print the final summary only")
     commands.add_parser(
@@ -99,8 +99,9 @@ def _demo(args: argparse.Namespace) -> int:
     t_max = 5.0
     data = make_periodic(
         n_series=args.series,
-        n_points=40,
+        n_points=60,
         t_max=t_max,
+        freq_range=(0.1, 0.3),  # 0.5 to 1.5 cycles per window: learnable in about a minute
         observed_fraction=0.5,
         noise_std=0.02,
         random_state=args.seed,
@@ -119,11 +120,12 @@ def _demo(args: argparse.Namespace) -> int:
         latent_dim=8,
         encoder="odernn",
         encoder_hidden=24,
-        decoder_width=48,
+        decoder_width=64,
         decoder_depth=1,
-        likelihood_std=0.05,
+        likelihood_std=0.02,
+        n_iwae_samples=3,
         max_epochs=args.epochs,
-        batch_size=25,
+        batch_size=16,
         early_stopping_patience=20,
         random_state=args.seed,
         verbose=not args.quiet,
