@@ -11,15 +11,7 @@ import torch
 import torch.distributed as dist
 
 from latentode.lightning import IrregularTimeSeriesDataModule, LatentODEModule
-
-TINY = {
-    "latent_dim": 3,
-    "encoder_hidden": 6,
-    "decoder_width": 8,
-    "decoder_depth": 1,
-    "method": "rk4",
-    "obs_std": 0.1,
-}
+from tests.lightning.test_lightning import TINY
 
 
 class SaveRankWeights(pl.Callback):
