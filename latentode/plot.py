@@ -197,11 +197,13 @@ def plot_series(
 
         handles.append(Patch(color="0.85", alpha=0.5, label="extrapolation"))
         labels.append("extrapolation")
-    if handles:
-        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if handles:  # one legend row under the panels, clear of their titles
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06 / nrows, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
