@@ -243,10 +243,8 @@ def _parse_times(text: str | None):
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise SystemExit("--times is empty; give comma-separated times, e.g. --times 0,1,2.5")
-    try:
+    if all(_is_number(p) for p in parts):
         return [float(p) for p in parts]
-    except ValueError:
-        pass
     try:
         with warnings.catch_warnings():  # pandas warns when it has to guess each format
             warnings.simplefilter("ignore", UserWarning)
@@ -258,6 +256,14 @@ def _parse_times(text: str | None):
             raise SystemExit(
                 f"--times must be comma-separated numbers, datetimes or timedeltas; got {text!r}"
             ) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _load_model(folder: str):
