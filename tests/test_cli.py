@@ -141,3 +141,17 @@ def test_predict_refuses_a_missing_model_or_data(fitted_folder):
     model = str(fitted_folder / "model")
     with pytest.raises(SystemExit, match=r"no data file"):
         main(["predict", "--model", model, "--data", "nothing.csv", "--out", "p.csv"])
+
+
+def test_predict_reads_and_writes_parquet(fitted_folder):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    source = fitted_folder / "series.parquet"
+    pd.read_csv(fitted_folder / "series.csv").to_parquet(source)
+    out = fitted_folder / "ahead.parquet"
+    argv = ["predict", "--model", str(fitted_folder / "model"), "--data", str(source)]
+    assert main([*argv, "--horizon", "1", "--out", str(out)]) == 0
+    ahead = pd.read_parquet(out)
+    assert len(ahead) == 16 * 20
+    assert list(ahead.columns[:3]) == ["id", "time", "x"]
