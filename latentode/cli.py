@@ -113,7 +113,6 @@ def _demo(args: argparse.Namespace) -> int:
     train, test = observed[~is_test], observed[is_test]
     cut = _CUT * t_max
     conditioning = test[test["time"] < cut]
-    conditioning = conditioning[conditioning.groupby("id")["time"].transform("size") > 0]
     truth = data.truth[data.truth["id"].isin(conditioning["id"].unique())]
 
     model = LatentODE(

@@ -375,16 +375,39 @@ class LatentODE(BaseEstimator):
             )
             trainer.fit(module, dm)
         best.restore(module)
-        module = module.to("cpu").eval()
-        self.module_ = module
-        self.format_ = dm.dataset.fmt
-        self.time_scaler_ = dm.dataset.scaler
-        self.feature_scaler_ = dm.feature_scaler
-        self.n_features_in_ = dm.n_features
-        self.feature_names_in_ = np.asarray(self.format_.value_cols, dtype=object)
-        self.best_epoch_ = best.best_epoch
-        self.best_val_loss_ = best.best_score
-        self.n_epochs_ = trainer.current_epoch
+        return self._set_fitted(
+            module,
+            dm.dataset.fmt,
+            dm.dataset.scaler,
+            dm.feature_scaler,
+            seed=seed,
+            best_epoch=best.best_epoch,
+            best_val_loss=best.best_score,
+            n_epochs=trainer.current_epoch,
+        )
+
+    def _set_fitted(
+        self,
+        module: LatentODEModule,
+        fmt: LongFormat,
+        time_scaler: TimeScaler,
+        feature_scaler: FeatureScaler,
+        *,
+        seed: int,
+        best_epoch: int | None,
+        best_val_loss: float | None,
+        n_epochs: int,
+    ) -> LatentODE:
+        """Set every fitted attribute at once (fit, from_lightning and load share it)."""
+        self.module_ = module.to("cpu").eval()
+        self.format_ = fmt
+        self.time_scaler_ = time_scaler
+        self.feature_scaler_ = feature_scaler
+        self.n_features_in_ = len(fmt.value_cols)
+        self.feature_names_in_ = np.asarray(fmt.value_cols, dtype=object)
+        self.best_epoch_ = best_epoch
+        self.best_val_loss_ = best_val_loss
+        self.n_epochs_ = n_epochs
         self._seed = seed
         return self
 
@@ -429,17 +452,16 @@ class LatentODE(BaseEstimator):
         if scaler is None:  # trained on raw values: an identity scaling
             n = datamodule.n_features
             scaler = FeatureScaler.from_dict({"mean_": [0.0] * n, "scale_": [1.0] * n})
-        model.module_ = module.to("cpu").eval()
-        model.format_ = datamodule.dataset.fmt
-        model.time_scaler_ = datamodule.dataset.scaler
-        model.feature_scaler_ = scaler
-        model.n_features_in_ = datamodule.n_features
-        model.feature_names_in_ = np.asarray(model.format_.value_cols, dtype=object)
-        model.best_epoch_ = None
-        model.best_val_loss_ = None
-        model.n_epochs_ = module.current_epoch
-        model._seed = datamodule.seed
-        return model
+        return model._set_fitted(
+            module,
+            datamodule.dataset.fmt,
+            datamodule.dataset.scaler,
+            scaler,
+            seed=datamodule.seed,
+            best_epoch=None,
+            best_val_loss=None,
+            n_epochs=module.current_epoch,
+        )
 
     # -- shared prediction machinery -----------------------------------------------------------
 
@@ -860,16 +882,16 @@ class LatentODE(BaseEstimator):
             module = LatentODEModule(**hparams)
             state = torch.load(weights_file, map_location="cpu", weights_only=True)
             module.load_state_dict(state)
-            model.module_ = module.eval()
-            model.format_ = LongFormat.from_dict(config["format"])
-            model.time_scaler_ = TimeScaler.from_dict(config["time_scaler"])
-            model.feature_scaler_ = FeatureScaler.from_dict(config["feature_scaler"])
-            model.n_features_in_ = int(config["n_features"])
-            model.feature_names_in_ = np.asarray(model.format_.value_cols, dtype=object)
-            model.best_epoch_ = config["best_epoch"]
-            model.best_val_loss_ = config["best_val_loss"]
-            model.n_epochs_ = config["n_epochs"]
-            model._seed = int(config["seed"])
+            model._set_fitted(
+                module,
+                LongFormat.from_dict(config["format"]),
+                TimeScaler.from_dict(config["time_scaler"]),
+                FeatureScaler.from_dict(config["feature_scaler"]),
+                seed=int(config["seed"]),
+                best_epoch=config["best_epoch"],
+                best_val_loss=config["best_val_loss"],
+                n_epochs=config["n_epochs"],
+            )
         except (KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
             raise ValueError(
                 f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
