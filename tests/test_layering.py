@@ -35,3 +35,24 @@ def test_public_names_resolve_lazily():
         assert getattr(latentode, name) is not None
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         latentode.Nope  # noqa: B018
+
+
+def test_torchdiffeq_is_imported_only_by_the_solver():
+    # solve() is the one place tolerances, step limits and errors are defined for torchdiffeq.
+    import ast
+    from pathlib import Path
+
+    import latentode
+
+    root = Path(latentode.__file__).parent
+    importers = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] == "torchdiffeq" for n in names):
+                importers.append(path.relative_to(root).as_posix())
+    assert importers == ["core/solver.py"]

@@ -563,7 +563,10 @@ def _check_frame(df: Any) -> None:
             "rename or drop the duplicates"
         )
     if len(df) == 0:
-        raise ValueError("`df` must have at least one row; got an empty frame")
+        raise ValueError(
+            "`df` must have at least one row; got an empty frame. Check the filter or the "
+            "file that produced it"
+        )
 
 
 def _value_cols_tuple(value_cols: Sequence[str]) -> tuple[str, ...]:

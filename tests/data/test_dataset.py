@@ -42,6 +42,21 @@ def test_round_trip_float_times(frame):
     pd.testing.assert_frame_equal(back, _sorted(frame, "patient", "t"), check_dtype=False)
 
 
+def test_round_trip_timedelta_times():
+    df = pd.DataFrame(
+        {
+            "id": ["a", "a", "b"],
+            "time": pd.to_timedelta(["0h", "36h", "12h"]),
+            "x": [0.5, 1.5, -1.0],
+        }
+    )
+    ds = IrregularDataset.from_frame(df, time_unit="D", dtype=torch.float64)
+    back = ds.to_frame(ds.batch())
+    assert back["time"].dtype.kind == "m"
+    assert (back["time"] - df["time"]).abs().max() < pd.Timedelta("1ms")
+    np.testing.assert_allclose(back["x"], df["x"])
+
+
 def test_round_trip_datetime_times():
     start = pd.Timestamp("2024-03-01 08:00")
     df = pd.DataFrame(

@@ -364,7 +364,7 @@ def test_error_duplicate_column_names(df):
 
 
 def test_error_empty_frame(df):
-    with pytest.raises(ValueError, match=r"at least one row; got an empty frame"):
+    with pytest.raises(ValueError, match=r"at least one row; got an empty frame. Check the"):
         frame_to_series(df.iloc[:0])
 
 
@@ -437,11 +437,12 @@ def test_error_non_numeric_feature(df, column, found):
         frame_to_series(df.assign(hr=column))
 
 
-def test_error_infinite_feature(df):
-    frame = df.assign(bp=[np.nan, 120.0, 110.0, -np.inf, 112.0, 130.0])
+@pytest.mark.parametrize("bad", [-np.inf, np.inf])
+def test_error_infinite_feature(df, bad):
+    frame = df.assign(bp=[np.nan, 120.0, 110.0, bad, 112.0, 130.0])
     frame.index = list("uvwxyz")
     with pytest.raises(
-        ValueError, match=r"'bp' must be finite or NaN; found -inf for series 'a' at row 'x'"
+        ValueError, match=rf"'bp' must be finite or NaN; found {bad} for series 'a' at row 'x'"
     ):
         frame_to_series(frame)
 

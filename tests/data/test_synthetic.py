@@ -93,6 +93,10 @@ def test_defaults_follow_the_papers_setups():
     assert periodic.observed.groupby("id").size().tolist() == [50] * 3
     assert periodic.truth.groupby("id").size().tolist() == [100] * 3
     assert periodic.truth["time"].max() <= 5.0
+    # Rubanova et al.'s frequencies: U(0.4, 0.8), checked on many series.
+    freqs = make_periodic(n_series=2000, n_points=5, random_state=1).params["frequency"]
+    assert 0.4 <= freqs.min() < 0.41
+    assert 0.79 < freqs.max() <= 0.8
     spiral = make_spiral(n_series=3, random_state=0)
     assert spiral.observed.groupby("id").size().tolist() == [100] * 3
     assert spiral.truth.groupby("id").size().tolist() == [200] * 3  # window = 2 * n_points
