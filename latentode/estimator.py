@@ -37,6 +37,7 @@ from latentode.data import (
 )
 from latentode.data.collate import _pad_repeating_last
 from latentode.encoders import ENCODERS
+from latentode.heads.poisson import sample_thinning
 from latentode.lightning import (
     BestWeights,
     IrregularTimeSeriesDataModule,
@@ -145,6 +146,15 @@ class LatentODE(BaseEstimator):
         "ddp"}``, ``{"gradient_clip_val": 1.0}``).
     accelerator : str, default="cpu"
         Lightning accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``...
+    poisson : bool, default=False
+        Also learn event intensities ``λ_k(t) = softplus(g_k(z(t)))`` (a Poisson-process head)
+        and fit them jointly. The events are ``fit(..., events=...)``, or by default the
+        observation times of each feature (how often a value is measured is itself data).
+    event_kinds : list or None, default=None
+        The event kinds to model, in order. Default: the sorted kinds of the events frame, or
+        the feature names when the observation times are the events.
+    event_weight : float, default=1.0
+        Weight of the events' log-likelihood next to the values' one.
 
     Attributes
     ----------
@@ -161,6 +171,10 @@ class LatentODE(BaseEstimator):
     best_val_loss_ : float or None
     n_epochs_ : int
         Epochs trained.
+    event_kinds_ : list or None
+        The modelled event kinds (None without ``poisson``).
+    event_source_ : {"observations", "events"} or None
+        Whether the events were the observation times or an events frame.
 
     Examples
     --------
@@ -197,6 +211,9 @@ class LatentODE(BaseEstimator):
         verbose: bool = False,
         trainer_kwargs: dict[str, Any] | None = None,
         accelerator: str = "cpu",
+        poisson: bool = False,
+        event_kinds: Sequence[Hashable] | None = None,
+        event_weight: float = 1.0,
     ) -> None:
         self.latent_dim = latent_dim
         self.encoder = encoder
@@ -220,6 +237,9 @@ class LatentODE(BaseEstimator):
         self.verbose = verbose
         self.trainer_kwargs = trainer_kwargs
         self.accelerator = accelerator
+        self.poisson = poisson
+        self.event_kinds = event_kinds
+        self.event_weight = event_weight
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -259,6 +279,18 @@ class LatentODE(BaseEstimator):
             )
         if not isinstance(self.accelerator, str):
             raise TypeError(f"`accelerator` must be a string; got {self.accelerator!r}")
+        check_bool("poisson", self.poisson)
+        check_real("event_weight", self.event_weight, nonnegative=True)
+        if self.event_kinds is not None:
+            kinds = self.event_kinds
+            if isinstance(kinds, str | bytes) or not isinstance(kinds, Sequence | np.ndarray):
+                raise TypeError(f"`event_kinds` must be a list of kinds or None; got {kinds!r}")
+            if len(kinds) == 0 or len(set(kinds)) != len(kinds):
+                raise ValueError(
+                    f"`event_kinds` must be a non-empty list of distinct kinds; got {list(kinds)}"
+                )
+            if not self.poisson:
+                raise ValueError("`event_kinds` needs poisson=True")
 
     def _module_kwargs(self) -> dict[str, Any]:
         return {
@@ -277,6 +309,7 @@ class LatentODE(BaseEstimator):
             "bound": "iwae" if self.n_iwae_samples > 1 else "elbo",
             "optimizer": "adamax",
             "lr": float(self.lr),
+            "event_weight": float(self.event_weight),
         }
 
     # -- fit ---------------------------------------------------------------------------------
@@ -291,6 +324,7 @@ class LatentODE(BaseEstimator):
         value_cols: Sequence[str] | None = None,
         time_unit: str | None = None,
         val_df: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
     ) -> LatentODE:
         """Fit on a long frame of irregular series; returns ``self``.
 
@@ -311,8 +345,23 @@ class LatentODE(BaseEstimator):
             targets.
         val_df : DataFrame, optional
             Validation series in the same layout; default: ``val_fraction`` of ``df``'s series.
+        events : DataFrame, optional
+            With ``poisson=True``: event streams ``(id_col, time_col[, "kind"])`` in the time
+            type of ``df``, for series of ``df`` (and ``val_df``). Each event must lie in its
+            series' window, from its first to its last row in ``df``; events outside are
+            refused, not dropped (add all-NaN rows to ``df`` to widen a window). Default: the
+            observation times of each feature are its events.
         """
         self._check_params()
+        if events is not None and not self.poisson:
+            raise ValueError(
+                "`events` were given but poisson=False; set poisson=True to learn their intensity"
+            )
+        if events is not None and not isinstance(events, pd.DataFrame):
+            raise TypeError(
+                f"`events` must be a DataFrame ({id_col!r}, {time_col!r}[, 'kind']); got "
+                f"{type(events).__name__}"
+            )
         for name, frame in (("df", df), ("val_df", val_df)):
             if frame is not None and not isinstance(frame, pd.DataFrame):
                 raise TypeError(
@@ -334,8 +383,11 @@ class LatentODE(BaseEstimator):
             batch_size=self.batch_size,
             standardize=True,
             seed=seed % (2**31),
+            events=events,
+            event_kinds=self.event_kinds if events is not None else None,
         )
         dm.setup()
+        kinds, source = self._resolve_kinds(dm)
         has_val = len(dm.split["val"]) > 0
         steps_per_epoch = math.ceil(len(dm.split["train"]) / self.batch_size)
         best = BestWeights("val/loss")
@@ -359,7 +411,9 @@ class LatentODE(BaseEstimator):
             tempfile.TemporaryDirectory(prefix="latentode-") as scratch,
         ):
             torch.manual_seed(seed)
-            module = LatentODEModule(dm.n_features, **self._module_kwargs())
+            module = LatentODEModule(
+                dm.n_features, **self._module_kwargs(), n_event_kinds=len(kinds or ())
+            )
             trainer = pl.Trainer(
                 max_epochs=self.max_epochs,
                 accelerator=self.accelerator,
@@ -384,7 +438,26 @@ class LatentODE(BaseEstimator):
             best_epoch=best.best_epoch,
             best_val_loss=best.best_score,
             n_epochs=trainer.current_epoch,
+            event_kinds=kinds,
+            event_source=source,
         )
+
+    def _resolve_kinds(
+        self, dm: IrregularTimeSeriesDataModule
+    ) -> tuple[list[Hashable] | None, str | None]:
+        """The modelled event kinds and where the events come from, after ``dm.setup()``."""
+        if not self.poisson:
+            return None, None
+        if dm.event_kinds_ is not None:
+            return list(dm.event_kinds_), "events"
+        features = list(dm.dataset.fmt.value_cols)
+        if self.event_kinds is not None and list(self.event_kinds) != features:
+            raise ValueError(
+                "without an events frame, each feature's observation times are its events, so "
+                f"event_kinds must be None or the features {features}; got "
+                f"{list(self.event_kinds)}"
+            )
+        return features, "observations"
 
     def _set_fitted(
         self,
@@ -397,8 +470,20 @@ class LatentODE(BaseEstimator):
         best_epoch: int | None,
         best_val_loss: float | None,
         n_epochs: int,
+        event_kinds: list[Hashable] | None = None,
+        event_source: str | None = None,
     ) -> LatentODE:
         """Set every fitted attribute at once (fit, from_lightning and load share it)."""
+        n_kinds = module.hparams.get("n_event_kinds", 0) or 0
+        if len(event_kinds or ()) != n_kinds:
+            raise ValueError(
+                f"the module models {n_kinds} event kinds but {len(event_kinds or ())} kind "
+                "names were given"
+            )
+        if (event_source is None) != (n_kinds == 0):
+            raise ValueError("an event source is needed exactly when the module has event kinds")
+        self.event_kinds_ = None if event_kinds is None else list(event_kinds)
+        self.event_source_ = event_source
         self.module_ = module.to("cpu").eval()
         self.format_ = fmt
         self.time_scaler_ = time_scaler
@@ -447,7 +532,15 @@ class LatentODE(BaseEstimator):
             batch_size=datamodule.batch_size,
             lr=hp.lr,
             random_state=datamodule.seed,
+            poisson=bool(hp.get("n_event_kinds", 0)),
+            event_weight=hp.get("event_weight", 1.0),
         )
+        kinds, source = None, None
+        if hp.get("n_event_kinds", 0):
+            if datamodule.event_kinds_ is not None:
+                kinds, source = list(datamodule.event_kinds_), "events"
+            else:
+                kinds, source = list(datamodule.dataset.fmt.value_cols), "observations"
         scaler = datamodule.feature_scaler
         if scaler is None:  # trained on raw values: an identity scaling
             n = datamodule.n_features
@@ -461,6 +554,8 @@ class LatentODE(BaseEstimator):
             best_epoch=None,
             best_val_loss=None,
             n_epochs=module.current_epoch,
+            event_kinds=kinds,
+            event_source=source,
         )
 
     # -- shared prediction machinery -----------------------------------------------------------
@@ -757,6 +852,266 @@ class LatentODE(BaseEstimator):
             raise ValueError("`times` must be finite; found NaN or inf")
         return np.unique(offsets)
 
+    # -- events (Poisson head) ---------------------------------------------------------------
+
+    def _check_poisson(self) -> None:
+        self._check_fitted()
+        if self.event_kinds_ is None:
+            raise ValueError(
+                "this model has no event intensities; fit it with LatentODE(poisson=True)"
+            )
+
+    def _kind_rows(self, kinds: Any) -> list[int]:
+        """Positions of the requested kinds among ``event_kinds_`` (all when None)."""
+        known = self.event_kinds_
+        if kinds is None:
+            return list(range(len(known)))
+        if isinstance(kinds, str | bytes) or not isinstance(kinds, Sequence | np.ndarray):
+            kinds = [kinds]
+        unknown = [k for k in kinds if k not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown event kind(s) {unknown}; this model knows {known}. Pick kinds from "
+                "event_kinds_"
+            )
+        if len(kinds) == 0:
+            raise ValueError(f"`kinds` is empty; pick kinds from {known} or pass None for all")
+        return [known.index(k) for k in kinds]
+
+    def predict_intensity(
+        self,
+        df: pd.DataFrame,
+        times: Any = None,
+        *,
+        horizon: Any = None,
+        quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+        num_samples: int = 100,
+        kinds: Sequence[Hashable] | None = None,
+    ) -> pd.DataFrame:
+        """Event intensities of the series in ``df``, with their posterior spread.
+
+        Parameters
+        ----------
+        df : DataFrame
+            Observations to condition on, in the training layout.
+        times, horizon : optional
+            Where to evaluate, as in :meth:`predict` (default: each series' own times).
+        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+            Levels of the intensity's posterior quantiles.
+        num_samples : int, default=100
+            Posterior samples the estimates come from.
+        kinds : list, optional
+            Event kinds to report; default all of ``event_kinds_``.
+
+        Returns
+        -------
+        DataFrame
+            One row per series, time and kind: ``id, time, kind``; ``intensity`` (posterior mean
+            of λ, in events per unit of the training time unit); ``intensity_q<level>``; and
+            ``expected_count``, the posterior mean number of events between the series'
+            previous requested time and this one (0 on its first row). For the expected count
+            on an interval ``[a, b]``, pass ``times=[a, b]`` and read the row at ``b``. The
+            compensator behind it comes from the ODE solve itself, not from quadrature.
+        """
+        self._check_poisson()
+        levels = self._check_quantiles(quantiles)
+        n_samples = self._check_num_samples(num_samples, "num_samples")
+        rows_k = self._kind_rows(kinds)
+        ds = self._encode_frame(df)
+        user_times = self._target_times(ds, times, horizon)
+        model = self.module_.model
+        scale = self.time_scaler_.scale_
+        columns = ["intensity", *[f"intensity_q{q:g}" for q in levels], "expected_count"]
+        frames = []
+        max_t = max(t.size for t in user_times)
+        n_kinds = len(self.event_kinds_)
+        for rows in self._chunks(len(ds), max_t * max(1, n_kinds), n_samples):
+            batch = ds.batch(list(rows))
+            times_b, padded, lengths = self._scaled_times(ds, rows, user_times)
+            eps = self._noise([ds.ids[i] for i in rows], n_samples, self._seed)
+            with torch.no_grad():
+                q = model.encoder(batch)
+                _, lam, integral = model.intensity(q.loc + q.scale * eps, times_b)
+            lam = lam.double().numpy() / scale  # (S, B, T, K) per user time unit
+            integral = integral.double().numpy()
+            counts = np.diff(integral, axis=2, prepend=integral[:, :, :1]).mean(axis=0)
+            stats = [lam.mean(axis=0), *np.quantile(lam, levels, axis=0), counts]
+            out = np.stack(stats, axis=-1)  # (B, T, K, n_columns)
+            ids = [ds.ids[i] for i in rows]
+            for k in rows_k:
+                part = _arrays_frame(ids, padded, out[:, :, k, :], lengths, self.format_, columns)
+                part.insert(2, "kind", [self.event_kinds_[k]] * len(part))
+                frames.append(part.assign(_kind=k))
+        out = pd.concat(frames, ignore_index=True).drop(columns="_kind")
+        return _sort_long(out, self.format_, "kind", [self.event_kinds_[k] for k in rows_k])
+
+    def _scaled_times(
+        self, ds: IrregularDataset, rows: range, user_times: list[np.ndarray]
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Padded model times ``(B, T)``, padded user times and lengths for series ``rows``."""
+        lengths = np.array([user_times[i].size for i in rows])
+        scaled = [
+            torch.as_tensor(
+                self.time_scaler_.transform(user_times[i], ds.origins[i]), dtype=torch.float32
+            )
+            for i in rows
+        ]
+        times = _pad_repeating_last(scaled, int(lengths.max()))
+        padded_user = np.zeros(times.shape)
+        for b, i in enumerate(rows):
+            padded_user[b, : lengths[b]] = user_times[i]
+        return times, padded_user, lengths
+
+    def sample_events(
+        self,
+        df: pd.DataFrame | None = None,
+        *,
+        t_start: Any = None,
+        t_end: Any = None,
+        n_samples: int = 1,
+        random_state: int | np.random.Generator | None = None,
+        kinds: Sequence[Hashable] | None = None,
+        n_grid: int = 64,
+        max_refinements: int = 6,
+    ) -> pd.DataFrame:
+        """Draw event times along sampled latent trajectories, by thinning.
+
+        For each sample a latent path is drawn (from the posterior given ``df``, or from the
+        prior), and events are drawn from its intensity by Lewis–Shedler thinning under a
+        piecewise-constant bound that is checked at every candidate: where the intensity is
+        found above it, the grid is refined and that path's events are drawn again (see
+        :func:`latentode.heads.poisson.sample_thinning`); a wrong bound is never accepted.
+
+        Parameters
+        ----------
+        df : DataFrame, optional
+            Observations to condition on; without it, new series are drawn from the prior.
+        t_start, t_end : optional
+            The window to draw events on. With ``df``: times as in the training frame (default:
+            each series' first and last row). Without ``df``: time since a new series' start,
+            numbers in the model's time unit (timedeltas for datetime data); ``t_start``
+            defaults to 0 and ``t_end`` is required.
+        n_samples : int, default=1
+            Samples (per series of ``df``).
+        random_state : int, numpy Generator or None
+            Seeds the draw; the same seed gives the same events.
+        kinds : list, optional
+            Kinds to return; default all.
+        n_grid, max_refinements : int
+            Cells of the first bounding grid and how often it may be refined.
+
+        Returns
+        -------
+        DataFrame
+            ``sample, id, time, kind``, sorted. A prior draw is a new series whose id is its
+            sample number; its times count from its start.
+        """
+        self._check_poisson()
+        n = self._check_num_samples(n_samples, "n_samples")
+        rows_k = self._kind_rows(kinds)
+        seed = _as_seed(random_state)
+        fmt = self.format_
+        scale = self.time_scaler_.scale_
+        model = self.module_.model
+        latent = model.latent_dim
+        if df is not None:
+            ds = self._encode_frame(df)
+            starts = np.array([s.times[0] for s in ds.series])
+            ends = np.array([s.times[-1] for s in ds.series])
+            if t_start is not None:
+                starts = np.full(len(ds), self._one_time(t_start, "t_start"))
+            if t_end is not None:
+                ends = np.full(len(ds), self._one_time(t_end, "t_end"))
+            ids = list(ds.ids)
+            with torch.no_grad():
+                q = model.encoder(ds.batch())
+            eps = self._noise(ids, n, seed)  # (S, B, latent)
+            z0 = (q.loc + q.scale * eps).reshape(-1, latent)  # sample-major
+            origins = np.tile(ds.origins, n)
+            windows = (np.tile(starts, n), np.tile(ends, n))
+            traj_ids = ids * n
+        else:
+            if t_end is None:
+                raise ValueError(
+                    "give `t_end`: how long the new series last (time since their start)"
+                )
+            start = 0.0 if t_start is None else float(self._prior_offsets([t_start])[0])
+            end = float(self._prior_offsets([t_end])[0])
+            ids = list(range(n))
+            z0 = torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
+            origins = np.zeros(n)
+            windows = (np.full(n, start), np.full(n, end))
+            traj_ids = ids
+        lo, hi = windows
+        if (hi <= lo).any():
+            raise ValueError(
+                f"`t_end` must be after `t_start`; got windows ending at or before their start "
+                f"(e.g. [{lo[hi <= lo][0]:g}, {hi[hi <= lo][0]:g}] in model time units)"
+            )
+        n_traj = z0.shape[0]
+        samples = np.repeat(np.arange(n), n_traj // n)
+        # one stream per (series, sample); prior draws get their own tag, not a series' stream
+        tags = traj_ids if df is not None else [("prior", i) for i in traj_ids]
+        rngs = [
+            np.random.default_rng([_series_seed(i, seed), int(k)])
+            for i, k in zip(tags, samples, strict=True)
+        ]
+
+        def intensity(rows: np.ndarray, times: np.ndarray) -> np.ndarray:
+            out = []
+            for start in range(0, rows.size, 64):  # bounds the union grid of one solve
+                part = rows[start : start + 64]
+                t = torch.as_tensor(times[start : start + 64], dtype=torch.float32)
+                with torch.no_grad():
+                    z = model.decoder.trajectory(z0[part].unsqueeze(0), t)[0]
+                    out.append(model.poisson(z).double().numpy())
+            return np.concatenate(out)
+
+        result = sample_thinning(
+            intensity,
+            (lo - origins) / scale,
+            (hi - origins) / scale,
+            rngs,
+            n_grid=n_grid,
+            max_refinements=max_refinements,
+        )
+        wanted = np.asarray(rows_k)
+        rows_out = []
+        for j in range(n_traj):
+            keep = np.isin(result.kinds[j], wanted)
+            t_user = result.times[j][keep] * scale + origins[j]
+            for t, k in zip(t_user, result.kinds[j][keep], strict=True):
+                rows_out.append((int(samples[j]), traj_ids[j], float(t), int(k)))
+        sample_col = np.array([r[0] for r in rows_out], dtype=np.int64)
+        floats = np.array([r[2] for r in rows_out], dtype=np.float64)
+        if df is not None:
+            time_values = fmt.float_to_times(floats)
+        elif fmt.time_kind == "numeric":
+            time_values = floats
+        else:
+            unit = pd.Timedelta(1, unit=fmt.time_unit)
+            time_values = pd.to_timedelta(floats * unit.value, unit="ns")
+        id_values = [r[1] for r in rows_out]
+        out = pd.DataFrame(
+            {
+                "sample": sample_col,
+                fmt.id_col: pd.Series(id_values, dtype=object if df is not None else np.int64),
+                fmt.time_col: np.asarray(time_values),
+                "kind": pd.Series([self.event_kinds_[r[3]] for r in rows_out], dtype=object),
+            }
+        )
+        if df is not None and len(out):
+            out[fmt.id_col] = out[fmt.id_col].astype(pd.Series(ds.ids).dtype)
+        return out
+
+    def _one_time(self, value: Any, name: str) -> float:
+        """One user time (number, datetime or timedelta as in training) → float user units."""
+        try:
+            floats = self.format_.times_to_float([value])
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"bad `{name}`: {err}") from None
+        return float(floats[0])
+
     # -- score -------------------------------------------------------------------------------
 
     def score(self, df: pd.DataFrame, n_samples: int = 10) -> float:
@@ -831,6 +1186,8 @@ class LatentODE(BaseEstimator):
         params = self.get_params(deep=False)
         if not isinstance(params["random_state"], int | type(None)):
             params["random_state"] = None
+        if params["event_kinds"] is not None:
+            params["event_kinds"] = _plain_kinds(list(params["event_kinds"]))
         config = {
             "format_version": _FORMAT_VERSION,
             "latentode_version": __version__,
@@ -844,6 +1201,8 @@ class LatentODE(BaseEstimator):
             "best_epoch": self.best_epoch_,
             "best_val_loss": self.best_val_loss_,
             "n_epochs": self.n_epochs_,
+            "event_kinds": _plain_kinds(self.event_kinds_),
+            "event_source": self.event_source_,
         }
         try:
             text = json.dumps(config, indent=2)
@@ -891,12 +1250,21 @@ class LatentODE(BaseEstimator):
                 best_epoch=config["best_epoch"],
                 best_val_loss=config["best_val_loss"],
                 n_epochs=config["n_epochs"],
+                event_kinds=config.get("event_kinds"),
+                event_source=config.get("event_source"),
             )
         except (KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
             raise ValueError(
                 f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
             ) from None
         return model
+
+
+def _plain_kinds(kinds: list[Hashable] | None) -> list[Any] | None:
+    """Event kinds as JSON values (numpy scalars become Python ones)."""
+    if kinds is None:
+        return None
+    return [k.item() if isinstance(k, np.generic) else k for k in kinds]
 
 
 def _module_hparams(module: LatentODEModule) -> dict[str, Any]:
@@ -938,3 +1306,14 @@ def _arrays_frame(
     return arrays_to_frame(
         ids, times, values, fmt, lengths=lengths.astype(np.int64), value_cols=columns
     )
+
+
+def _sort_long(
+    frame: pd.DataFrame, fmt: LongFormat, kind_col: str, kind_order: list[Hashable]
+) -> pd.DataFrame:
+    """Rows by series (in the frame's order of first appearance), time, then kind order."""
+    series_pos = pd.factorize(frame[fmt.id_col])[0]
+    kind_pos = frame[kind_col].map({k: j for j, k in enumerate(kind_order)}).to_numpy()
+    time_key = fmt.times_to_float(frame[fmt.time_col])
+    order = np.lexsort((kind_pos, time_key, series_pos))
+    return frame.iloc[order].reset_index(drop=True)

@@ -37,6 +37,8 @@ class LossTerms:
         log_likelihood: Mean over samples of log p(x | z), per observation.
         kl: KL(q(z0 | x) ‖ N(0, I)) per observation (unweighted).
         n_observed: Observed entries in the batch (a float, for logging).
+        event_log_likelihood: The Poisson head's share of ``log_likelihood`` (unweighted, per
+            observation), or None without a Poisson head.
     """
 
     loss: torch.Tensor
@@ -44,6 +46,7 @@ class LossTerms:
     log_likelihood: torch.Tensor
     kl: torch.Tensor
     n_observed: torch.Tensor
+    event_log_likelihood: torch.Tensor | None = None
 
 
 def gaussian_kl(q: Normal) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,12 +11,13 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from latentode._validation import check_choice, check_int
+from latentode._validation import check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
 from latentode.data.batch import IrregularBatch
 from latentode.decoders import ODEDecoder
 from latentode.encoders import ENCODERS
-from latentode.heads import GaussianHead
+from latentode.heads import GaussianHead, PoissonHead
+from latentode.heads.poisson import poisson_log_likelihood
 from latentode.losses import LossTerms, latent_ode_loss
 
 __all__ = ["LatentODEModel", "ModelOutput"]
@@ -51,6 +53,12 @@ class LatentODEModel(nn.Module):
         learn_std: Learn a per-feature std. Default False.
         train_solver: Decoder solver settings for training. Default ``SolverConfig()``.
         eval_solver: Decoder solver settings for prediction; default ``train_solver``.
+        n_event_kinds: Event kinds of a Poisson-process head ``λ_k(z(t))``; 0 (default) has
+            none. The events are those of the target batch (``IrregularBatch.events``) or, when
+            it has none, the observation times of each feature (then one kind per feature).
+        intensity_hidden: Hidden width of the Poisson head. Default 32.
+        event_weight: Weight of the Poisson log-likelihood next to the Gaussian one.
+            Default 1.
     """
 
     def __init__(
@@ -67,9 +75,14 @@ class LatentODEModel(nn.Module):
         learn_std: bool = False,
         train_solver: SolverConfig | None = None,
         eval_solver: SolverConfig | None = None,
+        n_event_kinds: int = 0,
+        intensity_hidden: int = 32,
+        event_weight: float = 1.0,
     ) -> None:
         super().__init__()
         check_int("latent_dim", latent_dim, minimum=1)
+        check_int("n_event_kinds", n_event_kinds, minimum=0)
+        self.event_weight = check_real("event_weight", event_weight, nonnegative=True)
         encoder_cls = ENCODERS[check_choice("encoder", encoder, ENCODERS)]
         self.encoder = encoder_cls(
             n_features, latent_dim, encoder_hidden, **dict(encoder_kwargs or {})
@@ -83,7 +96,13 @@ class LatentODEModel(nn.Module):
             eval_solver=eval_solver,
         )
         self.head = GaussianHead(n_features, std=obs_std, learn_std=learn_std)
+        self.poisson = (
+            PoissonHead(latent_dim, n_event_kinds, hidden=intensity_hidden)
+            if n_event_kinds
+            else None
+        )
         self.latent_dim = latent_dim
+        self.n_features = n_features
 
     @staticmethod
     def _draw(
@@ -124,14 +143,87 @@ class LatentODEModel(nn.Module):
         bound: str = "elbo",
         generator: torch.Generator | None = None,
     ) -> tuple[LossTerms, ModelOutput]:
-        """The training loss for conditioning points ``cond`` and target points ``target``."""
-        out = self(cond, target.times, n_samples=n_samples, generator=generator)
-        log_lik = self.head.log_likelihood(out.mean, target.values, target.mask)  # (K, batch)
+        """The training loss for conditioning points ``cond`` and target points ``target``.
+
+        With a Poisson head, the events of ``target`` on its window (its first to its last
+        time) add ``event_weight`` times their log-likelihood; their times are output times of
+        the decoder's one solve, which also carries the compensator ``∫ λ dt``.
+        """
+        if self.poisson is None:
+            out = self(cond, target.times, n_samples=n_samples, generator=generator)
+            log_lik = self.head.log_likelihood(out.mean, target.values, target.mask)  # (K, B)
+            event_ll = None
+        else:
+            if target.times.shape[0] != cond.batch_size:
+                raise ValueError(
+                    f"`target` covers {target.times.shape[0]} series, `cond` {cond.batch_size}"
+                )
+            q = self.encoder(cond)
+            z0 = self._draw(q.loc, q.scale, n_samples, generator)
+            times, counts = self.event_counts(target)
+            z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson)
+            n_obs = target.max_obs
+            out = ModelOutput(q, z0, self.decoder.readout(z[..., :n_obs, :]))
+            log_lik = self.head.log_likelihood(out.mean, target.values, target.mask)
+            # padding repeats a series' last time, so position n_obs - 1 is its window's end
+            compensator = integral[..., n_obs - 1, :] - integral[..., 0, :]  # (K, B, kinds)
+            event_ll = poisson_log_likelihood(self.poisson.log_intensity(z), counts, compensator)
+            log_lik = log_lik + self.event_weight * event_ll
         n_observed = target.mask.sum(dim=(-1, -2))  # (batch,)
         terms = latent_ode_loss(
             log_lik, out.posterior, out.z0, n_observed, kl_weight=kl_weight, bound=bound
         )
+        if event_ll is not None:
+            per_obs = (event_ll.mean(0) / n_observed.to(event_ll.dtype).clamp_min(1.0)).mean()
+            terms = dataclasses.replace(terms, event_log_likelihood=per_obs)
         return terms, out
+
+    def event_counts(self, target: IrregularBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Times to solve at and the events at each: ``(batch, n)`` and ``(batch, n, kinds)``.
+
+        The first ``target.max_obs`` times are the target's own. Explicit events
+        (``target.events``) follow them, one-hot by kind; without them, each feature's
+        observation times are its events (the mask), as in Rubanova et al. (2019).
+        """
+        if self.poisson is None:
+            raise ValueError("this model has no Poisson head (n_event_kinds=0)")
+        n_kinds = self.poisson.n_kinds
+        events = target.events
+        if events is None:
+            if n_kinds != target.n_features:
+                raise ValueError(
+                    f"without explicit events, each feature's observation times are its events, "
+                    f"so n_event_kinds must equal n_features={target.n_features}; got {n_kinds}"
+                )
+            return target.times, target.mask
+        one_hot = torch.nn.functional.one_hot(events.kinds.clamp(0, n_kinds - 1), n_kinds)
+        if bool((events.kinds >= n_kinds).any()):
+            raise ValueError(
+                f"event kind indices must be below n_event_kinds={n_kinds}; got "
+                f"{int(events.kinds.max())}"
+            )
+        counts = one_hot.to(target.mask.dtype) * events.mask.unsqueeze(-1)
+        zeros = target.mask.new_zeros(*target.mask.shape[:2], n_kinds)
+        return (
+            torch.cat([target.times, events.times.to(target.times.dtype)], dim=1),
+            torch.cat([zeros, counts], dim=1),
+        )
+
+    def intensity(
+        self, z0: torch.Tensor, times: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decode ``z0 (..., batch, latent)`` at ``times (batch, n_times)`` with the Poisson head.
+
+        Returns:
+            The observation means ``(..., batch, n_times, n_features)``, the intensities
+            ``λ (..., batch, n_times, kinds)`` and the compensator ``Λ(t) = ∫_0^t λ``
+            ``(..., batch, n_times, kinds)``; ``Λ(b) - Λ(a)`` is the expected count on
+            ``[a, b]`` given ``z0``.
+        """
+        if self.poisson is None:
+            raise ValueError("this model has no Poisson head (n_event_kinds=0)")
+        z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson)
+        return self.decoder.readout(z), self.poisson(z), integral
 
     def predict_mean(self, cond: IrregularBatch, times: torch.Tensor) -> torch.Tensor:
         """The decoded posterior mean: ``z0 = E[q(z0 | cond)]`` at ``times (batch, n_times)``.

@@ -6,6 +6,7 @@ and :func:`solve`, the only caller of torchdiffeq. It imports neither pandas, sc
 Lightning.
 """
 
+from latentode.core.integral import IntegralField
 from latentode.core.layers import ACTIVATIONS, NORMS
 from latentode.core.ode_block import ODEBlock
 from latentode.core.residual import ResidualBlock
@@ -29,6 +30,7 @@ __all__ = [
     "FIXED_METHODS",
     "METHODS",
     "NORMS",
+    "IntegralField",
     "ODEBlock",
     "ODESolution",
     "ResNet",

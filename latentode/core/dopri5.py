@@ -12,8 +12,9 @@ rounding), but the interpolant is written as what it is, linear in the stage der
 so every output time inside a step costs one shared matrix product.
 
 :func:`~latentode.core.solve` calls this for ``method="dopri5"`` when it is differentiated
-directly (no adjoint) on a single tensor state with times that need no gradient; every other
-case goes to torchdiffeq.
+directly (no adjoint) with times that need no gradient; every other case goes to torchdiffeq.
+A tuple state is solved flat, with torchdiffeq's mixed norm (the largest RMS of the parts), as
+torchdiffeq itself does.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["dopri5_solve"]
+__all__ = ["dopri5_solve", "dopri5_solve_tuple"]
 
 # Dormand–Prince 5(4) tableau (Shampine's coefficients, as in torchdiffeq).
 _ALPHA = (1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
@@ -79,15 +80,22 @@ def _rms(x: torch.Tensor) -> float:
 
 
 def _initial_step(
-    field: Field, t0: float, y0: torch.Tensor, f0: torch.Tensor, direction: float, rtol, atol
+    field: Field,
+    t0: float,
+    y0: torch.Tensor,
+    f0: torch.Tensor,
+    direction: float,
+    rtol,
+    atol,
+    norm: Callable[[torch.Tensor], float],
 ) -> float:
     """Hairer's starting step size (one extra field evaluation), as torchdiffeq chooses it."""
     with torch.no_grad():
         scale = atol + y0.abs() * rtol
-        d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
+        d0, d1 = norm(y0 / scale), norm(f0 / scale)
         h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
         f1 = field(y0.new_tensor(t0 + direction * h0), y0 + direction * h0 * f0)
-        d2 = _rms((f1 - f0) / scale) / h0
+        d2 = norm((f1 - f0) / scale) / h0
         if d1 <= 1e-15 and d2 <= 1e-15:
             h1 = max(1e-6, h0 * 1e-3)
         else:
@@ -123,6 +131,7 @@ def dopri5_solve(
     rtol: float,
     atol: float,
     on_step: Callable[[float, torch.Tensor, float], None],
+    norm: Callable[[torch.Tensor], float] = _rms,
 ) -> torch.Tensor:
     """Integrate ``dy/dt = field(t, y)`` with adaptive Dormand–Prince 5(4) steps.
 
@@ -133,6 +142,7 @@ def dopri5_solve(
         rtol, atol: Tolerances of the RMS error norm.
         on_step: Called as ``on_step(t, y, h)`` before every attempted step; raises to stop
             the solve (the step limit and the finiteness check live there).
+        norm: The error norm; default the RMS over all entries (torchdiffeq's for a tensor).
 
     Returns:
         ``(*lead, len(times), d)``: the batch-first trajectory.
@@ -141,7 +151,7 @@ def dopri5_solve(
     like = {"dtype": y0.dtype, "device": y0.device}
     t0 = times[0]
     f0 = field(y0.new_tensor(t0), y0)
-    h = _initial_step(field, t0, y0, f0, direction, rtol, atol)
+    h = _initial_step(field, t0, y0, f0, direction, rtol, atol, norm)
     b_err = torch.tensor(_B_ERR, **like)
     pieces = [y0.unsqueeze(-2)]  # each (*lead, m, d)
     nxt = 1  # index of the next output time
@@ -160,7 +170,7 @@ def dopri5_solve(
         k = torch.stack(ks)  # (7, *lead, d)
         with torch.no_grad():
             tolerance = atol + rtol * torch.maximum(y0.abs(), y1.abs())
-            error_ratio = _rms(torch.tensordot(b_err, k, dims=1) * signed / tolerance)
+            error_ratio = norm(torch.tensordot(b_err, k, dims=1) * signed / tolerance)
         if error_ratio <= 1:
             end = nxt
             while end < len(times) and (times[end] - t1) * direction <= 0:
@@ -177,3 +187,53 @@ def dopri5_solve(
             error_ratio = math.inf  # shrinks the step; the next on_step check names the cause
         h = _next_step(h, error_ratio)
     return torch.cat(pieces, dim=-2)  # (*lead, n_times, d)
+
+
+def dopri5_solve_tuple(
+    field: Callable[[torch.Tensor, tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]],
+    y0: tuple[torch.Tensor, ...],
+    times: list[float],
+    *,
+    rtol: float,
+    atol: float,
+    on_step: Callable[[float, tuple[torch.Tensor, ...], float], None],
+) -> tuple[torch.Tensor, ...]:
+    """:func:`dopri5_solve` for a tuple state, with torchdiffeq's steps for tuples.
+
+    The parts are flattened into one vector, and the error norm is the largest RMS over the
+    parts (torchdiffeq's ``_mixed_norm``), so a small part (a compensator next to a latent
+    path) controls the step as much as a large one.
+
+    Returns:
+        One ``(*shape[:-1], len(times), shape[-1])`` trajectory per part (0-d parts give
+        ``(len(times),)``).
+    """
+    shapes = [part.shape for part in y0]
+    sizes = [part.numel() for part in y0]
+
+    def unflatten(y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(
+            piece.reshape(shape)
+            for piece, shape in zip(torch.split(y, sizes, dim=-1), shapes, strict=True)
+        )
+
+    def flat_field(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([d.reshape(-1) for d in field(t, unflatten(y))])
+
+    def mixed_norm(y: torch.Tensor) -> float:
+        return max(_rms(piece) for piece in torch.split(y, sizes, dim=-1))
+
+    flat = dopri5_solve(
+        flat_field,
+        torch.cat([part.reshape(-1) for part in y0]),
+        times,
+        rtol=rtol,
+        atol=atol,
+        on_step=lambda t, y, h: on_step(t, unflatten(y), h),
+        norm=mixed_norm,
+    )  # (n_times, total)
+    n = len(times)
+    return tuple(
+        piece.reshape(n, *shape).movedim(0, max(len(shape) - 1, 0))
+        for piece, shape in zip(torch.split(flat, sizes, dim=-1), shapes, strict=True)
+    )

@@ -17,7 +17,7 @@ import torchdiffeq
 from torch import nn
 
 from latentode._validation import check_bool, check_choice, check_int, check_real, format_choices
-from latentode.core.dopri5 import dopri5_solve
+from latentode.core.dopri5 import dopri5_solve, dopri5_solve_tuple
 
 __all__ = [
     "ADAPTIVE_METHODS",
@@ -387,15 +387,14 @@ def _options(config: SolverConfig) -> dict[str, Any]:
 def _uses_native_dopri5(config: SolverConfig, z0: State, times: torch.Tensor) -> bool:
     """Whether :func:`dopri5_solve` can stand in for torchdiffeq's dopri5 in this solve.
 
-    It covers direct differentiation of a single tensor state (the decoder's case). The adjoint
-    needs torchdiffeq's backward solve, tuple states its mixed error norm, and times that carry
-    gradients its differentiable step grid.
+    It covers direct differentiation of a tensor state or a tuple of them (the decoder's
+    cases, with and without a compensator). The adjoint needs torchdiffeq's backward solve, and
+    times that carry gradients its differentiable step grid.
     """
     return (
         config.method == "dopri5"
         and not config.adjoint
-        and isinstance(z0, torch.Tensor)
-        and z0.ndim >= 1
+        and (isinstance(z0, tuple) or z0.ndim >= 1)
         and not times.requires_grad
     )
 
@@ -476,7 +475,16 @@ def solve(
     # compute
     native = _uses_native_dopri5(config, z0, times)
     try:
-        if native:
+        if native and isinstance(z0, tuple):
+            ys = dopri5_solve_tuple(
+                monitored,
+                z0,
+                times.tolist(),
+                rtol=config.rtol,
+                atol=config.atol,
+                on_step=monitored.callback_step,
+            )
+        elif native:
             ys = dopri5_solve(
                 monitored,
                 z0,

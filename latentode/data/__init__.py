@@ -14,6 +14,7 @@ from latentode.data.series import Series
 from latentode.data.synthetic import (
     GENERATORS,
     SyntheticData,
+    make_clinical_events,
     make_dataset,
     make_periodic,
     make_spiral,
@@ -37,6 +38,7 @@ __all__ = [
     "arrays_to_frame",
     "collate",
     "frame_to_series",
+    "make_clinical_events",
     "make_dataset",
     "make_periodic",
     "make_spiral",

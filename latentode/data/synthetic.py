@@ -8,6 +8,9 @@ Two toy problems from the latent-ODE literature, each returning a :class:`Synthe
 - :func:`make_spiral`: the two-feature clockwise / counter-clockwise Archimedean spirals of the
   latent-ODE experiment of Chen et al. (2018), *Neural Ordinary Differential Equations*, each a
   random window of a dense grid, irregularly subsampled.
+- :func:`make_clinical_events`: a latent health curve that drives a visit rate, for the
+  Poisson-process head: visits are an inhomogeneous Poisson process, more frequent when the
+  patient is unwell, and a lab value is measured either at the visits or on its own schedule.
 
 Frames are long (``["id", "time", *features]``, see DESIGN.md "Data conventions"); ``truth``
 holds the noise-free values on every point of each series' dense grid, so a model can be scored
@@ -36,6 +39,8 @@ from latentode._validation import check_choice, check_int, check_real
 __all__ = [
     "GENERATORS",
     "SyntheticData",
+    "clinical_intensity",
+    "make_clinical_events",
     "make_dataset",
     "make_periodic",
     "make_spiral",
@@ -55,11 +60,16 @@ class SyntheticData:
         truth: Long frame with the same columns: noise-free values at every point of each
             series' dense time grid, observed or not.
         params: One row per series: ``"id"`` plus the parameters that generated the series.
+        events: For event datasets, the long frame ``["id", "time", "kind"]`` of events.
+        intensity: For event datasets, the true intensity ``["id", "time", "intensity"]`` on
+            each series' dense grid.
     """
 
     observed: pd.DataFrame
     truth: pd.DataFrame
     params: pd.DataFrame
+    events: pd.DataFrame | None = None
+    intensity: pd.DataFrame | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,6 +372,126 @@ def make_spiral(
 
 # ---------------------------------------------------------------------------------------------
 # registry
+
+# ---------------------------------------------------------------------------------------------
+# clinical-style events (for the Poisson-process head)
+
+
+def clinical_intensity(
+    times: Any, frequency: float, phase: float, base_rate: float, modulation: float
+) -> np.ndarray:
+    """The true visit rate of :func:`make_clinical_events`: ``base · (1 + m · sin(2π f t + φ))``.
+
+    ``times`` ``(n,)`` → ``(n,)``; the health curve ``sin(2π f t + φ)`` is 1 when most unwell.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    return base_rate * (1.0 + modulation * np.sin(2.0 * np.pi * frequency * t + phase))
+
+
+def make_clinical_events(
+    n_series: int = 300,
+    t_max: float = 10.0,
+    base_rate: float = 3.0,
+    modulation: float = 0.6,
+    freq_range: tuple[float, float] = (0.08, 0.16),
+    n_labs: int = 20,
+    labs_at_visits: bool = False,
+    noise_std: float = 0.05,
+    random_state: RandomState = 0,
+) -> SyntheticData:
+    """Patients whose visits come faster when they are unwell, with a lab value per patient.
+
+    Patient ``i`` has a health curve ``x_i(t) = sin(2π f_i t + φ_i)`` on ``[0, t_max]``
+    (``f_i ~ U(freq_range)``, ``φ_i ~ U(0, 2π)``; 1 is most unwell). Visits are an
+    inhomogeneous Poisson process of rate ``λ_i(t) = base_rate · (1 + modulation · x_i(t))``,
+    drawn exactly by thinning under its maximum ``base_rate · (1 + modulation)``. The lab ``x``
+    is measured with ``N(0, noise_std²)`` noise:
+
+    - ``labs_at_visits=False``: at ``t = 0``, ``t = t_max`` and ``n_labs - 2`` uniform times (the
+      visits come as a separate ``events`` frame; each series' window is ``[0, t_max]``);
+    - ``labs_at_visits=True``: at every visit, so the observation times *are* the events (the
+      setting of Rubanova et al. 2019); patients with fewer than 2 visits are dropped.
+
+    Args:
+        n_series: Patients, ≥ 1. Ids are ``0 .. n_series - 1``.
+        t_max: Follow-up length, > 0.
+        base_rate: Mean visit rate, > 0.
+        modulation: Relative swing of the rate, in ``[0, 1)``.
+        freq_range: ``(low, high)`` health-curve frequencies, cycles per time unit.
+        n_labs: Lab times per patient when ``labs_at_visits`` is False, ≥ 2.
+        labs_at_visits: Measure the lab at the visits instead.
+        noise_std: Lab noise std, ≥ 0.
+        random_state: Int seed, None or a ``numpy.random.Generator``.
+
+    Returns:
+        :class:`SyntheticData` with feature ``"x"``, ``events`` (kind ``"visit"``),
+        ``intensity`` (the true rate on a 200-point grid per patient) and ``params`` (``id``,
+        ``frequency``, ``phase``, ``base_rate``, ``modulation``).
+
+    Example:
+        >>> data = make_clinical_events(n_series=2, random_state=0)
+        >>> list(data.events.columns), data.events["kind"].unique().tolist()
+        (['id', 'time', 'kind'], ['visit'])
+    """
+    n_series = check_int("n_series", n_series, minimum=1)
+    t_max = check_real("t_max", t_max, positive=True)
+    base_rate = check_real("base_rate", base_rate, positive=True)
+    modulation = check_real("modulation", modulation, nonnegative=True)
+    if modulation >= 1:
+        raise ValueError(f"`modulation` must be in [0, 1) so the rate stays > 0; got {modulation}")
+    low, high = _check_freq_range(freq_range)
+    n_labs = check_int("n_labs", n_labs, minimum=2)
+    noise_std = check_real("noise_std", noise_std, nonnegative=True)
+    rng = _as_generator(random_state)
+
+    frequency = rng.uniform(low, high, size=n_series)
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=n_series)
+    peak = base_rate * (1.0 + modulation)
+    grid = np.linspace(0.0, t_max, 200)
+    obs_rows, event_rows, truth_rows, rate_rows, kept = [], [], [], [], []
+    for i in range(n_series):
+        rate = lambda t, i=i: clinical_intensity(t, frequency[i], phase[i], base_rate, modulation)  # noqa: E731
+        health = lambda t, i=i: np.sin(2.0 * np.pi * frequency[i] * t + phase[i])  # noqa: E731
+        candidates = np.sort(rng.uniform(0.0, t_max, size=rng.poisson(peak * t_max)))
+        visits = candidates[rng.random(candidates.size) * peak < rate(candidates)]
+        if labs_at_visits:
+            if visits.size < 2:
+                continue
+            lab_times = visits
+        else:
+            inner = np.sort(rng.uniform(0.0, t_max, size=n_labs - 2))
+            lab_times = np.unique(np.concatenate([[0.0, t_max], inner]))
+        labs = health(lab_times) + rng.normal(0.0, noise_std, size=lab_times.size)
+        kept.append(i)
+        obs_rows.append(pd.DataFrame({"id": i, "time": lab_times, "x": labs}))
+        event_rows.append(pd.DataFrame({"id": i, "time": visits, "kind": "visit"}))
+        truth_rows.append(pd.DataFrame({"id": i, "time": grid, "x": health(grid)}))
+        rate_rows.append(pd.DataFrame({"id": i, "time": grid, "intensity": rate(grid)}))
+    if not kept:
+        raise ValueError("no patient had 2 visits; raise base_rate, t_max or n_series")
+    ids = np.asarray(kept, dtype=np.int64)
+    params = pd.DataFrame(
+        {
+            "id": ids,
+            "frequency": frequency[ids],
+            "phase": phase[ids],
+            "base_rate": base_rate,
+            "modulation": modulation,
+        }
+    )
+
+    def stack(rows: list[pd.DataFrame]) -> pd.DataFrame:
+        out = pd.concat(rows, ignore_index=True)
+        return out.astype({"id": np.int64})
+
+    return SyntheticData(
+        observed=stack(obs_rows),
+        truth=stack(truth_rows),
+        params=params,
+        events=stack(event_rows),
+        intensity=stack(rate_rows),
+    )
+
 
 GENERATORS: dict[str, Callable[..., SyntheticData]] = {
     "periodic": make_periodic,

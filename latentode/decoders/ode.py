@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from latentode._validation import check_int
+from latentode.core.integral import IntegralField
 from latentode.core.solver import SolverConfig, SolveStats, solve
 from latentode.core.vector_field import VectorField
 from latentode.data.batch import union_grid
@@ -66,6 +67,25 @@ class ODEDecoder(nn.Module):
 
         Returns ``(..., batch, n_times, latent)``: each series at its own times.
         """
+        return self._trajectory(z0, times, None)
+
+    def trajectory_with_integral(
+        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent paths and ``I(t) = ∫_0^t integrand(z(s)) ds`` along them, in one solve.
+
+        The integral is the second part of a tuple ODE state (:class:`IntegralField`), so it
+        is exact to the solver's tolerance at every output time. Differences ``I(b) - I(a)``
+        give the integral over any ``[a, b]``; for ``t < 0``, ``I(t) = -∫_t^0``.
+
+        Returns:
+            ``z (..., batch, n_times, latent)`` and ``I (..., batch, n_times, k)``.
+        """
+        return self._trajectory(z0, times, integrand)
+
+    def _trajectory(
+        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module | None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if z0.shape[-2] != times.shape[0]:
             raise ValueError(
                 f"`z0` has batch size {z0.shape[-2]} but `times` {times.shape[0]}; they must match"
@@ -73,19 +93,38 @@ class ODEDecoder(nn.Module):
         grid = union_grid(times, include=[0.0])
         start = int(torch.searchsorted(grid.times, grid.times.new_zeros(())))  # index of t = 0
         self.last_stats = []
-        forward = self._solve(z0, grid.times[start:])  # (..., batch, n_fwd, latent)
+        field: nn.Module = self.field
+        state: torch.Tensor | tuple[torch.Tensor, ...] = z0
+        if integrand is not None:
+            field = IntegralField(self.field, integrand)
+            width = integrand(z0[..., :1, :]).shape[-1]  # the integrand's output size
+            state = (z0, z0.new_zeros(*z0.shape[:-1], width))
+        forward = self._solve(field, state, grid.times[start:])  # (..., batch, n_fwd, d)
         if start > 0:
-            backward = self._solve(z0, grid.times[: start + 1].flip(0))  # from 0 down
-            # (..., batch, start + 1, latent) in decreasing time; drop its t=0, restore order
-            forward = torch.cat([backward[..., 1:, :].flip(-2), forward], dim=-2)
-        return grid.gather(forward)
+            backward = self._solve(field, state, grid.times[: start + 1].flip(0))  # from 0 down
+            # (..., batch, start + 1, d) in decreasing time; drop its t=0, restore order
+            forward = tuple(
+                torch.cat([b[..., 1:, :].flip(-2), f], dim=-2)
+                for b, f in zip(backward, forward, strict=True)
+            )
+        if integrand is None:
+            return grid.gather(forward[0])
+        return grid.gather(forward[0]), grid.gather(forward[1])
 
-    def _solve(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def _solve(
+        self,
+        field: nn.Module,
+        state: torch.Tensor | tuple[torch.Tensor, ...],
+        times: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """The solution at ``times`` as a tuple of parts, ``(..., batch, n_times, d)`` each."""
+        parts = state if isinstance(state, tuple) else (state,)
         if times.numel() == 1:  # only t = 0 requested
-            return z0.unsqueeze(-2)
-        solution = solve(self.field, z0, times, self.solver)
+            return tuple(p.unsqueeze(-2) for p in parts)
+        solution = solve(field, state, times, self.solver)
         self.last_stats.append(solution.stats)
-        return solution.ys
+        ys = solution.ys
+        return ys if isinstance(ys, tuple) else (ys,)
 
     def forward(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``."""

@@ -1,7 +1,8 @@
 """Heads: observation likelihoods read from the latent trajectory."""
 
 from latentode.heads.gaussian import GaussianHead
+from latentode.heads.poisson import PoissonHead
 
 HEADS: dict[str, type] = {"gaussian": GaussianHead}
 
-__all__ = ["HEADS", "GaussianHead"]
+__all__ = ["HEADS", "GaussianHead", "PoissonHead"]

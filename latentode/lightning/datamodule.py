@@ -23,6 +23,7 @@ from latentode.data import (
     make_dataset,
     read_table,
 )
+from latentode.data.events import frame_to_events, infer_kinds
 from latentode.data.scaling import ORIGINS, FeatureScaler
 from latentode.lightning.tasks import TASKS, split_items
 
@@ -52,6 +53,14 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         origin: Time origin of the :class:`TimeScaler` (``"series"`` or ``"global"``).
         num_workers: DataLoader workers.
         seed: Seeds the split, the shuffling and the conditioning subsets.
+        events: Optional event streams for a Poisson head: a long frame (or ``.csv``/
+            ``.parquet`` path) with the id and time columns of ``data`` and optionally
+            ``"kind"``, covering series of ``data`` and ``val_data``. Each event must lie in its
+            series' window (first to last row); see :mod:`latentode.data.events`.
+        event_kinds: The kinds to model, in order; default: the sorted kinds in ``events``.
+
+    Attributes:
+        event_kinds_: The modelled kinds (after :meth:`setup`; None without ``events``).
     """
 
     def __init__(
@@ -74,8 +83,33 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         standardize: bool = False,
         num_workers: int = 0,
         seed: int = 0,
+        events: str | os.PathLike | pd.DataFrame | None = None,
+        event_kinds: Sequence[Any] | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(events, os.PathLike):
+            events = os.fspath(events)
+        if isinstance(events, str):
+            if not events.lower().endswith(TABLE_SUFFIXES) or not Path(events).is_file():
+                raise FileNotFoundError(
+                    f"`events` must be a DataFrame or an existing {' or '.join(TABLE_SUFFIXES)} "
+                    f"file; no such file: {events!r}"
+                )
+        elif events is not None and not isinstance(events, pd.DataFrame):
+            raise TypeError(
+                f"`events` must be a long DataFrame, a .csv/.parquet path or None; got "
+                f"{type(events).__name__}"
+            )
+        if event_kinds is not None:
+            if isinstance(event_kinds, str | bytes) or not isinstance(event_kinds, Sequence):
+                raise TypeError(f"`event_kinds` must be a list of kinds; got {event_kinds!r}")
+            if len(event_kinds) == 0 or len(set(event_kinds)) != len(event_kinds):
+                raise ValueError(
+                    f"`event_kinds` must be a non-empty list of distinct kinds; got "
+                    f"{list(event_kinds)}"
+                )
+        self.events = events
+        self.event_kinds = None if event_kinds is None else list(event_kinds)
         if isinstance(data, os.PathLike):
             data = os.fspath(data)
         if isinstance(data, str) and data.lower().endswith(TABLE_SUFFIXES):
@@ -165,8 +199,37 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         if self.standardize:
             self.feature_scaler = FeatureScaler().fit(train, names=fmt.value_cols)
             series = [self.feature_scaler.transform_series(s) for s in series]
-        self.dataset = IrregularDataset(series, fmt, scaler)
+        event_series = None
+        self.event_kinds_: list[Any] | None = None
+        if self.events is not None:
+            events = self.events
+            if isinstance(events, str):
+                events = read_table(events)
+            self.event_kinds_ = self.event_kinds or infer_kinds(events)
+            event_series = frame_to_events(events, series, fmt, self.event_kinds_)
+        self.dataset = IrregularDataset(series, fmt, scaler, events=event_series)
         self._train_generator = torch.Generator().manual_seed(self.seed)
+
+    def event_rates(self, n_kinds: int) -> np.ndarray | None:
+        """Mean event rate of each kind over the training series, per model time unit.
+
+        Events are those of ``events``, or each feature's observation times without it. None
+        when the training windows have no length (every series a single time).
+        """
+        if self.dataset is None:
+            self.setup()
+        items = [self.dataset[i] for i in self.split["train"]]
+        span = float(sum(float(it.times[-1] - it.times[0]) for it in items))
+        if span <= 0:
+            return None
+        counts = np.zeros(n_kinds)
+        for it in items:
+            if it.event_kinds is not None:
+                counts += np.bincount(it.event_kinds.numpy(), minlength=n_kinds)[:n_kinds]
+            else:
+                counts += it.mask.sum(0).double().numpy()[:n_kinds]
+        # half an event where a kind has none, so its rate starts small but positive
+        return np.maximum(counts, 0.5) / span
 
     @property
     def n_features(self) -> int:

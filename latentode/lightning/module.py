@@ -40,6 +40,8 @@ class LatentODEModule(pl.LightningModule):
         n_samples: Posterior samples K per series per step (≥ 1).
         bound: ``"elbo"`` or ``"iwae"``.
         optimizer: Name in :data:`OPTIMIZERS`; ``lr`` and ``optimizer_kwargs`` configure it.
+        n_event_kinds, intensity_hidden, event_weight: the Poisson-process head (off with 0
+            kinds); see :class:`~latentode.model.LatentODEModel`.
 
     Attributes:
         kl_weight: β multiplying the KL term; set by :class:`~latentode.lightning.KLAnnealing`.
@@ -68,6 +70,9 @@ class LatentODEModule(pl.LightningModule):
         optimizer: str = "adamax",
         lr: float = 1e-2,
         optimizer_kwargs: dict[str, Any] | None = None,
+        n_event_kinds: int = 0,
+        intensity_hidden: int = 32,
+        event_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -93,8 +98,27 @@ class LatentODEModule(pl.LightningModule):
             learn_std=learn_std,
             train_solver=train_solver,
             eval_solver=eval_solver,
+            n_event_kinds=n_event_kinds,
+            intensity_hidden=intensity_hidden,
+            event_weight=event_weight,
         )
         self.kl_weight = 1.0
+
+    def setup(self, stage: str) -> None:
+        """Before fitting, start a new Poisson head at the data's mean event rates.
+
+        Runs before Lightning restores a checkpoint, and only for a head that was never
+        initialised (a saved flag), so resumed or reloaded models keep their weights.
+        """
+        head = self.model.poisson
+        if stage != "fit" or head is None or bool(head.rates_initialised):
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        rates = getattr(datamodule, "event_rates", None)
+        if callable(rates):
+            values = rates(head.n_kinds)
+            if values is not None:
+                head.init_rates(values)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int):
         # The batches are frozen dataclasses, which Lightning's generic mover refuses.
@@ -124,6 +148,8 @@ class LatentODEModule(pl.LightningModule):
             },
             batch_size=size,
         )
+        if terms.event_log_likelihood is not None:
+            self.log(f"{stage}/event_log_likelihood", terms.event_log_likelihood, batch_size=size)
         self._last_stats = stats
         return terms.loss
 

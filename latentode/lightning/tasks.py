@@ -15,7 +15,36 @@ TASKS = ("interpolation", "extrapolation")
 
 
 def _take(item: SeriesItem, keep: torch.Tensor) -> SeriesItem:
+    """The rows ``keep`` of a series, without its events (conditioning points)."""
     return SeriesItem(item.index, item.times[keep], item.values[keep], item.mask[keep])
+
+
+def _target(item: SeriesItem, keep: torch.Tensor | None = None) -> SeriesItem:
+    """The rows ``keep`` of a series (default: all) as targets, with the events in their window.
+
+    The Poisson likelihood of a target runs over its own span, so events before its first or
+    after its last time are left to the conditioning part of the split (as its points are).
+    """
+    if keep is not None:
+        item = SeriesItem(
+            item.index,
+            item.times[keep],
+            item.values[keep],
+            item.mask[keep],
+            item.event_times,
+            item.event_kinds,
+        )
+    if item.event_times is None:
+        return item
+    inside = (item.event_times >= item.times[0]) & (item.event_times <= item.times[-1])
+    return SeriesItem(
+        item.index,
+        item.times,
+        item.values,
+        item.mask,
+        item.event_times[inside],
+        item.event_kinds[inside],
+    )
 
 
 def _interpolation(
@@ -27,7 +56,7 @@ def _interpolation(
     chosen = observed[torch.randperm(observed.numel(), generator=generator)[:n_keep]]
     keep = torch.zeros(item.times.shape[0], dtype=torch.bool)
     keep[chosen] = True
-    return _take(item, keep), item
+    return _take(item, keep), _target(item)
 
 
 def _extrapolation(item: SeriesItem, cut: float) -> tuple[SeriesItem, SeriesItem]:
@@ -43,7 +72,7 @@ def _extrapolation(item: SeriesItem, cut: float) -> tuple[SeriesItem, SeriesItem
             "pick extrap_cut strictly inside (0, 1), or drop series with fewer than two "
             "observation times"
         )
-    return _take(item, before), _take(item, ~before)
+    return _take(item, before), _target(item, ~before)
 
 
 def split_items(

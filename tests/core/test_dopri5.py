@@ -109,6 +109,7 @@ def _forbid_torchdiffeq(monkeypatch):
         raise AssertionError("torchdiffeq was called")
 
     monkeypatch.setattr(solver_module.torchdiffeq, "odeint", refuse)
+    monkeypatch.setattr(solver_module.torchdiffeq, "odeint_adjoint", refuse)
 
 
 def test_dopri5_without_adjoint_never_calls_torchdiffeq(monkeypatch):
@@ -116,29 +117,33 @@ def test_dopri5_without_adjoint_never_calls_torchdiffeq(monkeypatch):
     z0 = torch.ones(2, 2, requires_grad=True)
     solve(lambda t, z: -z, z0, torch.linspace(0, 1, 5)).ys.sum().backward()
     assert z0.grad is not None
+    # tuple states (path + compensator) too
+    ys = solve(lambda t, z: (-z[0], z[0].sum(-1, keepdim=True)), (z0, torch.zeros(2, 1)), [0, 1]).ys
+    ys[1].sum().backward()
 
 
 @pytest.mark.parametrize(
     "case",
-    ["tuple state", "times with gradients", "other method"],
+    ["adjoint", "times with gradients", "other method"],
 )
 def test_other_cases_go_to_torchdiffeq(case, monkeypatch):
     _forbid_torchdiffeq(monkeypatch)
     z0 = torch.ones(2, 2)
     times = torch.linspace(0, 1, 5)
     config = SolverConfig()
-    if case == "tuple state":
-        z0 = (z0, torch.zeros(2, 1))
+    if case == "adjoint":
+        config = SolverConfig(adjoint=True)
     elif case == "times with gradients":
         times.requires_grad_(True)
     else:
         config = SolverConfig(method="bosh3")
 
-    def field(t, z):
-        return tuple(-part for part in z) if isinstance(z, tuple) else -z
+    class Decay(torch.nn.Module):
+        def forward(self, t, z):
+            return -z
 
     with pytest.raises(SolverError, match="torchdiffeq was called"):
-        solve(field, z0, times, config)
+        solve(Decay(), z0, times, config)
 
 
 @pytest.mark.timeout(60)
@@ -155,3 +160,49 @@ def test_field_turning_non_finite_ends_in_a_solver_error():
             torch.tensor([0.0, 1.0], dtype=f64),
             SolverConfig(max_num_steps=50),
         )
+
+
+@pytest.mark.parametrize("kind", ["forward", "backward", "shifted"])
+@pytest.mark.parametrize(("rtol", "atol"), [(1e-3, 1e-4), (1e-8, 1e-10)])
+def test_native_dopri5_takes_torchdiffeqs_steps_on_tuple_states(kind, rtol, atol):
+    """(path, running integral): torchdiffeq's mixed norm, so the same steps and outputs."""
+    field = _field()
+
+    def augmented(t, state):
+        z, _ = state
+        return field(t, z), z.square().sum(-1, keepdim=True)
+
+    z0 = torch.randn(5, 3, dtype=f64, generator=torch.Generator().manual_seed(1))
+    state = (z0, torch.zeros(5, 1, dtype=f64))
+    times = _times(kind)
+    sol = solve(augmented, state, times, SolverConfig(rtol=rtol, atol=atol))
+    counted = _Counted(lambda t, y: augmented(t, y))
+    ref = torchdiffeq.odeint(counted, state, times, rtol=rtol, atol=atol, method="dopri5")
+    for ours, theirs in zip(sol.ys, ref, strict=True):
+        torch.testing.assert_close(ours, theirs.movedim(0, -2), rtol=0, atol=1e-12)
+    assert sol.stats.nfe_forward == counted.nfe
+
+
+def test_native_tuple_solve_gradients_match_torchdiffeq():
+    field = _field()
+    z0 = torch.randn(4, 3, dtype=f64, generator=torch.Generator().manual_seed(2))
+    times = _times("forward")[:20]
+
+    def loss(use_native):
+        def augmented(t, state):
+            return field(t, state[0]), torch.tanh(state[0]).sum(-1, keepdim=True)
+
+        state = (z0, torch.zeros(4, 1, dtype=f64))
+        if use_native:
+            ys = solve(augmented, state, times, SolverConfig(rtol=1e-9, atol=1e-11)).ys
+        else:
+            ys = torchdiffeq.odeint(augmented, state, times, rtol=1e-9, atol=1e-11)
+        return ys[0].square().sum() + ys[1].sum()
+
+    grads = []
+    for use_native in (True, False):
+        field.zero_grad()
+        loss(use_native).backward()
+        grads.append([p.grad.clone() for p in field.parameters()])
+    for ours, theirs in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-9)

@@ -1,0 +1,142 @@
+"""Event streams from pandas: an ``(id, time[, kind])`` frame → one `EventSeries` per series.
+
+Events live on the same time axis as the observations (same time type and unit). A series'
+*window* is the span of its rows in the observation frame, ``[first time, last time]``; the
+Poisson likelihood integrates the intensity over that window. An event outside its series'
+window is refused with an error, never silently dropped: to cover a longer window, add rows at
+its ends to the observation frame (all-NaN rows are allowed; they only mark time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latentode.data.dataset import EventSeries
+from latentode.data.frame import LongFormat
+from latentode.data.series import Series
+
+__all__ = ["KIND_COL", "frame_to_events", "infer_kinds"]
+
+KIND_COL = "kind"
+"""Column of an events frame naming each event's kind; optional (one kind without it)."""
+
+DEFAULT_KIND = "event"
+"""The one kind of an events frame without a ``kind`` column."""
+
+_MAX_LISTED = 5
+
+
+def _check_events_frame(events: Any, fmt: LongFormat) -> pd.DataFrame:
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(
+            f"`events` must be a DataFrame with columns {fmt.id_col!r}, {fmt.time_col!r} and "
+            f"optionally {KIND_COL!r}; got {type(events).__name__}"
+        )
+    missing = [c for c in (fmt.id_col, fmt.time_col) if c not in events.columns]
+    if missing:
+        raise ValueError(
+            f"`events` lacks column(s) {', '.join(map(repr, missing))}; it needs the id and time "
+            f"columns of the observation frame ({fmt.id_col!r}, {fmt.time_col!r}) and optionally "
+            f"{KIND_COL!r}"
+        )
+    if events.columns.duplicated().any():
+        dup = sorted({str(c) for c in events.columns[events.columns.duplicated()]})
+        raise ValueError(f"`events` has duplicate column names {dup}; rename or drop them")
+    return events
+
+
+def infer_kinds(events: pd.DataFrame | None) -> list[Hashable]:
+    """The event kinds of an events frame, sorted; ``["event"]`` without a ``kind`` column."""
+    if events is None or KIND_COL not in events.columns:
+        return [DEFAULT_KIND]
+    labels = events[KIND_COL]
+    if labels.isna().any():
+        row = labels.index[np.flatnonzero(labels.isna().to_numpy())[0]]
+        raise ValueError(
+            f"`events` has a missing {KIND_COL!r} at row {row!r}; give every event a kind or "
+            f"drop the {KIND_COL!r} column for a single kind"
+        )
+    unique = list(pd.unique(labels))
+    try:
+        return sorted(unique)
+    except TypeError:
+        return sorted(unique, key=str)
+
+
+def frame_to_events(
+    events: pd.DataFrame,
+    series: Sequence[Series],
+    fmt: LongFormat,
+    kinds: Sequence[Hashable],
+) -> list[EventSeries]:
+    """One :class:`EventSeries` per series of ``series`` (in its order), from an events frame.
+
+    Args:
+        events: Long frame with ``fmt.id_col``, ``fmt.time_col`` and optionally ``"kind"``.
+        series: The observed series (their windows bound the events).
+        fmt: The observation frame's layout (time type and unit are shared).
+        kinds: The modelled kinds; an event's kind index is its position here.
+
+    Raises:
+        TypeError: ``events`` is not a frame, or its times are of another type than the
+            observations'.
+        ValueError: missing columns, NaN/NaT or infinite times, ids that are not series,
+            kinds not in ``kinds``, or events outside their series' window.
+    """
+    events = _check_events_frame(events, fmt)
+    try:
+        times = fmt.times_to_float(events[fmt.time_col])
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"bad event times in column {fmt.time_col!r}: {err}") from None
+    position = {s.id: i for i, s in enumerate(series)}
+    ids = events[fmt.id_col].to_numpy()
+    unknown = list(dict.fromkeys(i for i in ids if i not in position))
+    if unknown:
+        raise ValueError(
+            f"`events` names {len(unknown)} series that are not in the observation frame, e.g. "
+            f"{unknown[:_MAX_LISTED]}; every event's series needs its observations (at least "
+            "one row) in the frame; drop those events or add the series"
+        )
+    kind_index = {k: j for j, k in enumerate(kinds)}
+    if KIND_COL in events.columns:
+        labels = events[KIND_COL].to_numpy()
+        strange = list(dict.fromkeys(k for k in labels if k not in kind_index))
+        if strange:
+            raise ValueError(
+                f"`events` has kinds {strange[:_MAX_LISTED]} that are not among the modelled "
+                f"kinds {list(kinds)}; add them to event_kinds or drop those events"
+            )
+        codes = np.array([kind_index[k] for k in labels], dtype=np.int64)
+    else:
+        if len(kinds) != 1:
+            raise ValueError(
+                f"`events` has no {KIND_COL!r} column, but {len(kinds)} kinds are modelled "
+                f"({list(kinds)}); add a {KIND_COL!r} column"
+            )
+        codes = np.zeros(len(events), dtype=np.int64)
+    rows = np.array([position[i] for i in ids], dtype=np.int64)
+    starts = np.array([s.times[0] for s in series])[rows]
+    ends = np.array([s.times[-1] for s in series])[rows]
+    outside = np.flatnonzero((times < starts) | (times > ends))
+    if outside.size:
+        k = outside[0]
+        window = fmt.float_to_times(np.array([starts[k], ends[k]]))
+        raise ValueError(
+            f"{outside.size} event(s) lie outside their series' window, e.g. the event at "
+            f"{events[fmt.time_col].iloc[k]!r} (row {events.index[k]!r}) of series {ids[k]!r}, "
+            f"whose window is [{window[0]!r}, {window[1]!r}] (its first and last rows in the "
+            "observation frame). Events outside a window are refused, not dropped: filter "
+            "them out, or widen the window by adding rows (values may all be NaN) at its ends"
+        )
+    out = []
+    order = np.lexsort((codes, times, rows))  # by series, then time
+    rows, times, codes = rows[order], times[order], codes[order]
+    bounds = np.searchsorted(rows, np.arange(len(series) + 1))
+    for i in range(len(series)):
+        part = slice(bounds[i], bounds[i + 1])
+        out.append(EventSeries(times=times[part].copy(), kinds=codes[part].copy()))
+    return out
