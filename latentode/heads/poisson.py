@@ -40,9 +40,15 @@ __all__ = [
 
 
 def log_softplus(x: torch.Tensor) -> torch.Tensor:
-    """``log(softplus(x))`` without underflow (``softplus(x) = e^x (1 + O(e^x))`` below -20)."""
-    safe = torch.where(x < -20.0, torch.zeros_like(x), x)  # keeps the unused branch finite
-    return torch.where(x < -20.0, x, torch.log(F.softplus(safe)))
+    """``log(softplus(x))``, finite and accurate far below 0 where ``softplus(x)`` underflows.
+
+    Below -20, ``log(log1p(e^x)) = x - e^x / 2 + O(e^{2x})`` (error under 1e-17).
+    """
+    tail = x < -20.0
+    safe = torch.where(tail, torch.zeros_like(x), x)  # keeps the unused branch finite
+    return torch.where(
+        tail, x - 0.5 * torch.exp(torch.clamp(x, max=-20.0)), torch.log(F.softplus(safe))
+    )
 
 
 class PoissonHead(nn.Module):
@@ -170,12 +176,13 @@ def sample_thinning(
     is kept with probability ``λ(t) / bound``; a kept event's kind is drawn with probability
     ``λ_k(t) / Σ_k λ_k(t)``.
 
-    The bound is checked, not trusted: if the intensity at any candidate exceeds its cell's
-    bound, that trajectory's draw is thrown away and redone on a grid twice as fine with twice
-    the margin. After ``max_refinements`` failed refinements, :class:`IntensityBoundError` is
-    raised; a draw under a wrong bound is never returned. (A spike narrower than the grid that no
-    candidate lands on cannot be seen by any sampler that only evaluates λ pointwise; the
-    margin and the refinement make that unlikely, not impossible.)
+    The bound is checked, not trusted: if the intensity at any candidate, or at a random probe
+    point drawn in every cell, exceeds its cell's bound, that trajectory's draw is thrown away
+    and redone on a grid twice as fine with twice the margin. After ``max_refinements`` failed
+    refinements, :class:`IntensityBoundError` is raised; a draw under a wrong bound is never
+    returned. (A spike narrower than the grid that no candidate or probe lands on cannot be
+    seen by any sampler that only evaluates λ pointwise; the margin, the probes and the
+    refinement make that unlikely, not impossible.)
 
     Args:
         intensity: ``intensity(rows, times)`` with ``rows`` ``(p,)`` trajectory indices and
@@ -239,27 +246,30 @@ def _thin_once(
     bound += margin * total.mean(axis=1, keepdims=True) + 1e-12  # (p, n_cells)
     h = width / n_cells
     proposals = []
+    cells = np.arange(n_cells)
     for j, row in enumerate(rows):
         rng = rngs[row]
         counts = rng.poisson(bound[j] * h[j])
-        cell = np.repeat(np.arange(n_cells), counts)
+        cell = np.repeat(cells, counts)
         t = grid[j, cell] + rng.random(cell.size) * h[j]
         order = np.argsort(t, kind="stable")
-        proposals.append((cell[order], t[order], rng.random(cell.size), rng.random(cell.size)))
-    longest = max((p[1].size for p in proposals), default=0)
-    if longest == 0:
-        for row in rows:
-            times[row], kinds[row] = np.empty(0), np.empty(0, dtype=np.int64)
-        return rows[:0]
+        # Probes: one random point per cell, checked against the bound like the candidates,
+        # so a bound that is too low is caught even in a cell that drew no candidate.
+        probes = grid[j, :-1] + rng.random(n_cells) * h[j]
+        proposals.append(
+            (cell[order], t[order], rng.random(cell.size), rng.random(cell.size), probes)
+        )
+    longest = max(p[1].size for p in proposals) + n_cells
     padded = np.repeat(t1[rows, None], longest, axis=1)  # pad with the window end
-    for j, (_, t, _, _) in enumerate(proposals):
-        padded[j, : t.size] = t
+    for j, (_, t, _, _, probes) in enumerate(proposals):
+        padded[j, : t.size + n_cells] = np.concatenate([t, probes])
     lam = np.asarray(intensity(rows, padded), dtype=np.float64)  # (p, longest, K)
     total_at = _total(lam, padded.shape)
     redo = []
-    for j, (row, (cell, t, u, v)) in enumerate(zip(rows, proposals, strict=True)):
+    for j, (row, (cell, t, u, v, _)) in enumerate(zip(rows, proposals, strict=True)):
         tot = total_at[j, : t.size]
-        if (tot > bound[j, cell]).any():
+        probed = total_at[j, t.size : t.size + n_cells]
+        if (tot > bound[j, cell]).any() or (probed > bound[j]).any():
             redo.append(row)
             continue
         keep = u * bound[j, cell] < tot
