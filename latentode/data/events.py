@@ -30,6 +30,11 @@ DEFAULT_KIND = "event"
 _MAX_LISTED = 5
 
 
+def _plain(values: Any) -> list[Any]:
+    """Values as Python scalars, so messages read ``[999]``, not ``[np.int64(999)]``."""
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
 def _check_events_frame(events: Any, fmt: LongFormat) -> pd.DataFrame:
     if not isinstance(events, pd.DataFrame):
         raise TypeError(
@@ -94,7 +99,7 @@ def frame_to_events(
         raise type(err)(f"bad event times in column {fmt.time_col!r}: {err}") from None
     position = {s.id: i for i, s in enumerate(series)}
     ids = events[fmt.id_col].to_numpy()
-    unknown = list(dict.fromkeys(i for i in ids if i not in position))
+    unknown = _plain(dict.fromkeys(i for i in ids if i not in position))
     if unknown:
         raise ValueError(
             f"`events` names {len(unknown)} series that are not in the observation frame, e.g. "
@@ -104,7 +109,7 @@ def frame_to_events(
     kind_index = {k: j for j, k in enumerate(kinds)}
     if KIND_COL in events.columns:
         labels = events[KIND_COL].to_numpy()
-        strange = list(dict.fromkeys(k for k in labels if k not in kind_index))
+        strange = _plain(dict.fromkeys(k for k in labels if k not in kind_index))
         if strange:
             raise ValueError(
                 f"`events` has kinds {strange[:_MAX_LISTED]} that are not among the modelled "
@@ -127,8 +132,10 @@ def frame_to_events(
         window = fmt.float_to_times(np.array([starts[k], ends[k]]))
         raise ValueError(
             f"{outside.size} event(s) lie outside their series' window, e.g. the event at "
-            f"{events[fmt.time_col].iloc[k]!r} (row {events.index[k]!r}) of series {ids[k]!r}, "
-            f"whose window is [{window[0]!r}, {window[1]!r}] (its first and last rows in the "
+            f"{_plain([events[fmt.time_col].iloc[k]])[0]!r} (row {_plain([events.index[k]])[0]!r}) "
+            f"of series {_plain([ids[k]])[0]!r}, "
+            f"whose window is [{_plain([window[0]])[0]!r}, {_plain([window[1]])[0]!r}] (its first "
+            "and last rows in the "
             "observation frame). Events outside a window are refused, not dropped: filter "
             "them out, or widen the window by adding rows (values may all be NaN) at its ends"
         )
