@@ -1,8 +1,10 @@
 """Pictures of irregular series and their predictions (needs ``pip install 'latentode[plot]'``).
 
-One function, :func:`plot_series`, draws any number of series in a grid: the observations as
-markers at their own times, the predicted mean as a line with a quantile band, the region past
-each series' last observation shaded as extrapolation, and, optionally, sampled paths.
+:func:`plot_series` draws any number of series in a grid: the observations as markers at
+their own times, the predicted mean as a line with a quantile band, the region past each series'
+last observation shaded as extrapolation, and, optionally, sampled paths.
+:func:`plot_intensity` draws event intensities (:meth:`LatentODE.predict_intensity`) with their
+band over a rug of the events.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from latentode._validation import check_int
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["plot_series"]
+__all__ = ["plot_intensity", "plot_series"]
 
 _QUANTILE = re.compile(r"^(?P<feature>.+)_q(?P<level>0?\.\d+|\d\.?\d*e-?\d+)$")
 
@@ -209,3 +211,94 @@ def plot_series(
 
 def _after(times: pd.Series, last_observed: Any) -> bool:
     return bool(len(times)) and bool((times > last_observed).any())
+
+
+def plot_intensity(
+    intensity: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    truth: pd.DataFrame | None = None,
+    id_col: str = "id",
+    time_col: str = "time",
+    ids: Sequence[Hashable] | None = None,
+    max_series: int = 6,
+    ncols: int = 3,
+    title: str | None = None,
+) -> Figure:
+    """Draw event intensities per series: posterior mean, quantile band, and the events as a rug.
+
+    Args:
+        intensity: A :meth:`LatentODE.predict_intensity` frame (``id_col``, ``time_col``,
+            ``kind``, ``intensity`` and ``intensity_q<level>`` columns); the band spans the
+            lowest to the highest level present. One colour per kind.
+        events: Optional events ``(id_col, time_col[, "kind"])``, drawn as ticks under the
+            curves (observed events, or :meth:`LatentODE.sample_events` output).
+        truth: Optional true intensity ``(id_col, time_col, "intensity")``, drawn dashed.
+        id_col, time_col: Column names.
+        ids: Series to draw; default the first ``max_series`` ids of ``intensity``.
+        max_series, ncols, title: Layout, as in :func:`plot_series`.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    _check_columns(intensity, "intensity", [id_col, time_col, "kind", "intensity"])
+    if events is not None:
+        _check_columns(events, "events", [id_col, time_col])
+    if truth is not None:
+        _check_columns(truth, "truth", [id_col, time_col, "intensity"])
+    max_series = check_int("max_series", max_series, minimum=1)
+    ncols = check_int("ncols", ncols, minimum=1)
+    ids = list(pd.unique(intensity[id_col]))[:max_series] if ids is None else list(ids)
+    unknown = [i for i in ids if i not in set(intensity[id_col])]
+    if unknown:
+        raise ValueError(f"`ids` {unknown[:5]} are not in `intensity`")
+    if not ids:
+        raise ValueError("`intensity` has no series to draw")
+    band = _band_columns(intensity, "intensity")
+    kinds = list(pd.unique(intensity["kind"]))
+    colours = {k: f"C{i % 10}" for i, k in enumerate(kinds)}
+
+    plt = _pyplot()
+    ncols = min(ncols, len(ids))
+    nrows = int(np.ceil(len(ids) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, sid in zip(axes.flat, ids, strict=False):
+        mine = intensity[intensity[id_col] == sid]
+        for kind in kinds:
+            part = mine[mine["kind"] == kind].sort_values(time_col)
+            if band is not None:
+                ax.fill_between(
+                    part[time_col],
+                    part[band[0]],
+                    part[band[1]],
+                    color=colours[kind],
+                    alpha=0.2,
+                    lw=0,
+                )
+            ax.plot(
+                part[time_col], part["intensity"], color=colours[kind], lw=1.6, label=f"λ {kind}"
+            )
+        if truth is not None:
+            true = truth[truth[id_col] == sid].sort_values(time_col)
+            ax.plot(true[time_col], true["intensity"], "--", color="0.3", lw=0.9, label="truth")
+        if events is not None:
+            ev = events[events[id_col] == sid]
+            colour = [
+                colours.get(k, "black")
+                for k in (ev["kind"] if "kind" in ev.columns else [None] * len(ev))
+            ]
+            ax.scatter(ev[time_col], np.zeros(len(ev)), marker="|", s=120, c=colour, label="events")
+        ax.set_ylim(bottom=-0.05 * max(ax.get_ylim()[1], 1e-12))
+        ax.set_title(f"{id_col} = {sid}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in axes.flat[len(ids) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if title:
+        fig.suptitle(title)
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06 / nrows, 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
