@@ -661,22 +661,12 @@ class LatentODE(BaseEstimator):
         """
         model = self.module_.model
         batch = ds.batch(list(rows))
-        lengths = np.array([user_times[i].size for i in rows])
-        scaled = [
-            torch.as_tensor(
-                self.time_scaler_.transform(user_times[i], ds.origins[i]), dtype=torch.float32
-            )
-            for i in rows
-        ]
-        times = _pad_repeating_last(scaled, int(lengths.max()))  # (B, T)
+        times, padded_user, lengths = self._scaled_times(ds, rows, user_times)  # (B, T)
         eps = self._noise([ds.ids[i] for i in rows], n_samples, salt)  # (S, B, latent)
         with torch.no_grad():
             q = model.encoder(batch)
             draws = model.decoder(q.loc + q.scale * eps, times)  # (S, B, T, F)
         values = self.feature_scaler_.inverse_transform(draws.double().numpy())  # (S, B, T, F)
-        padded_user = np.zeros(times.shape)
-        for b, i in enumerate(rows):
-            padded_user[b, : lengths[b]] = user_times[i]
         return values, padded_user, lengths
 
     def _noise(self, ids: list[Hashable], n_samples: int, salt: int) -> torch.Tensor:

@@ -475,17 +475,9 @@ def solve(
     # compute
     native = _uses_native_dopri5(config, z0, times)
     try:
-        if native and isinstance(z0, tuple):
-            ys = dopri5_solve_tuple(
-                monitored,
-                z0,
-                times.tolist(),
-                rtol=config.rtol,
-                atol=config.atol,
-                on_step=monitored.callback_step,
-            )
-        elif native:
-            ys = dopri5_solve(
+        if native:
+            native_solve = dopri5_solve_tuple if isinstance(z0, tuple) else dopri5_solve
+            ys = native_solve(
                 monitored,
                 z0,
                 times.tolist(),
