@@ -24,10 +24,14 @@ from latentode.data import (
     read_table,
 )
 from latentode.data.events import frame_to_events, infer_kinds
+from latentode.data.real import DATASETS, load_dataset
 from latentode.data.scaling import ORIGINS, FeatureScaler
 from latentode.lightning.tasks import TASKS, split_items
 
-__all__ = ["IrregularTimeSeriesDataModule"]
+__all__ = ["BUILT_IN", "IrregularTimeSeriesDataModule"]
+
+BUILT_IN = (*GENERATORS, *DATASETS)
+"""Names ``data`` takes: synthetic generators and real datasets (``latentode.data.real``)."""
 
 
 class IrregularTimeSeriesDataModule(pl.LightningDataModule):
@@ -35,15 +39,20 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     Args:
         data: A long DataFrame, a path to a ``.csv``/``.parquet`` file of one, or the name of a
-            built-in dataset (``"periodic"``, ``"spiral"``).
+            built-in dataset: synthetic (``"periodic"``, ``"spiral"``) or real (``"hopper"``,
+            ``"pbcseq"``, ``"co2"``, ``"coal"``; see :mod:`latentode.data.real`, which also
+            supplies their time unit and, for ``"coal"``, the events).
         val_data: Optional long DataFrame of validation series, in the layout of ``data``; when
             given, it is the validation split and ``val_fraction`` is not used.
         id_col, time_col, value_cols, time_unit: Frame layout (see ``frame_to_series``).
-        dataset_kwargs: Options of the built-in generator (e.g. ``{"n_series": 200}``).
+        dataset_kwargs: Options of the built-in generator or loader (e.g. ``{"n_series": 200}``,
+            ``{"n_trajectories": 1000}``).
         task: ``"interpolation"`` (a random ``cond_fraction`` of each series' observed points
             conditions; all points are targets) or ``"extrapolation"`` (points before
             ``extrap_cut`` of each series' span condition; points after are targets).
-        cond_fraction: Share of observed points that condition, for interpolation.
+        cond_fraction: Share of the observed points that condition: of all of them for
+            interpolation (default 0.5), of those before the cut for extrapolation (default 1,
+            all of them). A random subset, drawn afresh each training epoch.
         extrap_cut: Where to cut each series' span, in (0, 1), for extrapolation.
         val_fraction, test_fraction: Shares of series held out (split over series, seeded).
         standardize: Scale each feature to mean 0, std 1 over the training series' observed
@@ -74,7 +83,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         time_unit: str | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
         task: str = "interpolation",
-        cond_fraction: float = 0.5,
+        cond_fraction: float | None = None,
         extrap_cut: float = 0.5,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
@@ -116,15 +125,15 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             if not Path(data).is_file():
                 raise FileNotFoundError(f"no data file at {data!r}")
         elif isinstance(data, str):
-            if data not in GENERATORS:
+            if data not in GENERATORS and data not in DATASETS:
                 raise ValueError(
-                    f"`data` must be one of {', '.join(map(repr, sorted(GENERATORS)))} or a path "
+                    f"`data` must be one of {', '.join(map(repr, sorted(BUILT_IN)))} or a path "
                     f"ending in {' or '.join(TABLE_SUFFIXES)}; got {data!r}"
                 )
         elif not isinstance(data, pd.DataFrame):
             raise TypeError(
                 "`data` must be a long DataFrame, a .csv/.parquet path or a built-in dataset "
-                f"name ({', '.join(map(repr, sorted(GENERATORS)))}); got {type(data).__name__}"
+                f"name ({', '.join(map(repr, sorted(BUILT_IN)))}); got {type(data).__name__}"
             )
         if val_data is not None and not isinstance(val_data, pd.DataFrame):
             raise TypeError(
@@ -141,6 +150,8 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         }
         self.dataset_kwargs = dict(dataset_kwargs or {})
         self.task = check_choice("task", task, TASKS)
+        if cond_fraction is None:
+            cond_fraction = 0.5 if self.task == "interpolation" else 1.0
         self.cond_fraction = check_real("cond_fraction", cond_fraction, positive=True)
         if self.cond_fraction > 1:
             raise ValueError(f"`cond_fraction` must be in (0, 1]; got {cond_fraction}")
@@ -170,6 +181,13 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         frame = self.data
         if isinstance(frame, str) and frame.lower().endswith(TABLE_SUFFIXES):
             frame = read_table(frame)
+        elif isinstance(frame, str) and frame in DATASETS:
+            real = load_dataset(frame, **self.dataset_kwargs)
+            frame = real.observed
+            if self.layout["time_unit"] is None:
+                self.layout["time_unit"] = real.time_unit
+            if self.events is None and real.events is not None:
+                self.events = real.events
         elif isinstance(frame, str):
             frame = make_dataset(
                 frame, **{"random_state": self.seed, **self.dataset_kwargs}

@@ -59,8 +59,13 @@ def _interpolation(
     return _take(item, keep), _target(item)
 
 
-def _extrapolation(item: SeriesItem, cut: float) -> tuple[SeriesItem, SeriesItem]:
-    """Rows before ``cut`` (a fraction of the series' own span) condition, the rest are targets."""
+def _extrapolation(
+    item: SeriesItem, cut: float, fraction: float, generator: torch.Generator | None
+) -> tuple[SeriesItem, SeriesItem]:
+    """Rows before ``cut`` (a share of the series' own span) condition, the rest are targets.
+
+    With ``fraction < 1``, a random share of the observed rows before the cut condition.
+    """
     t = item.times
     t_cut = t[0] + cut * (t[-1] - t[0])
     before = t < t_cut
@@ -72,7 +77,10 @@ def _extrapolation(item: SeriesItem, cut: float) -> tuple[SeriesItem, SeriesItem
             "pick extrap_cut strictly inside (0, 1), or drop series with fewer than two "
             "observation times"
         )
-    return _take(item, before), _target(item, ~before)
+    cond = _take(item, before)
+    if fraction < 1:
+        cond = _interpolation(cond, fraction, generator)[0]
+    return cond, _target(item, ~before)
 
 
 def split_items(
@@ -90,5 +98,5 @@ def split_items(
     if task == "interpolation":
         pairs = [_interpolation(it, cond_fraction, generator) for it in items]
     else:
-        pairs = [_extrapolation(it, extrap_cut) for it in items]
+        pairs = [_extrapolation(it, extrap_cut, cond_fraction, generator) for it in items]
     return collate([c for c, _ in pairs]), collate([t for _, t in pairs])

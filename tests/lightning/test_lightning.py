@@ -223,7 +223,11 @@ def test_bad_module_configuration(kwargs, error, match):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"data": "sines"}, ValueError, r"`data` must be one of 'periodic', 'spiral'"),
+        (
+            {"data": "sines"},
+            ValueError,
+            r"`data` must be one of 'co2', 'coal', 'hopper', 'pbcseq', 'periodic', 'spiral'",
+        ),
         ({"data": [1, 2]}, TypeError, r"`data` must be a long DataFrame"),
         ({"task": "forecast"}, ValueError, r"`task` must be one of"),
         ({"extrap_cut": 1.0}, ValueError, r"`extrap_cut` must be strictly inside \(0, 1\)"),
