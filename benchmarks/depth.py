@@ -35,12 +35,14 @@ Measurements. Every setting runs in its own fresh Python process (this script re
 ``--one KIND:STEPS``), at ``torch.set_num_threads(1)`` (by default):
 
 - time: seconds per epoch (batches, forward, backward, optimiser step), median over epochs;
-- memory: torch's CPU allocations bypass ``tracemalloc``, so the process's peak resident set
-  (``getrusage(RUSAGE_SELF).ru_maxrss``, KiB on Linux) is read after setup (data loaded,
-  model and optimiser built, one no-grad forward pass of a batch so that one-off library
-  buffers are counted in the baseline) and again after the last training step, before
-  evaluation. Their difference, the peak training memory, holds the graph's saved activations,
-  the gradients and Adam's two moments (4× the parameters' bytes beyond the baseline's 1×);
+- memory: torch's CPU allocations bypass ``tracemalloc``, so the process's resident set is
+  read from ``/proc/self/status``. After setup (split loaded, model and optimiser built, one
+  no-grad forward pass of a batch so that one-off library buffers land in the baseline) the
+  peak (``VmHWM``) is reset to the current RSS, the baseline; after the last training step,
+  before evaluation, the peak is read again. The difference, the peak training memory, holds
+  the graph's saved activations, the gradients and Adam's two moments (3× the parameters'
+  bytes). ``ru_maxrss`` is not used: Linux carries it over from the parent process, which
+  would hide every child's peak under the parent's (see :func:`_start_peak`);
 - parameters: the trainable parameter count.
 
 Targets (a verdict is printed for each):
@@ -59,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -152,7 +153,7 @@ def build_model(settings: Settings, kind: str, steps: int) -> nn.Module:
 
 
 def load_data(settings: Settings) -> dict[str, np.ndarray]:
-    """``x_train (n, 64)``, ``y_train (n,)``, ``x_test (m, 64)``, ``y_test (m,)``, pixels in [0, 1]."""
+    """The seeded stratified split: ``x_* (n, 64)`` pixels in [0, 1], ``y_* (n,)`` int64 labels."""
     # Imported here: the per-setting processes get the arrays from the parent and skip
     # scikit-learn's import (and its memory) altogether.
     from sklearn.datasets import load_digits
@@ -170,8 +171,30 @@ def load_data(settings: Settings) -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _max_rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+def _status_kib(field: str) -> int:
+    """A ``/proc/self/status`` memory line (``VmRSS``, ``VmHWM``), in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} line; the memory probe needs Linux")
+
+
+def _start_peak() -> int:
+    """Reset this process's peak RSS to its current RSS and return that, the baseline, in KiB.
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` cannot be used: Linux carries it across fork and exec,
+    so a child starts with its parent's peak (measured here: a 50 MB allocation in a child of a
+    320 MB parent left ru_maxrss at 320 MB). ``VmHWM`` belongs to the process image alone, and
+    writing 5 to ``clear_refs`` (Linux ≥ 4.0) resets it; where that is refused, the baseline is
+    the high-water mark so far (setup's own transient peak then hides part of training's).
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return _status_kib("VmHWM")
+    return _status_kib("VmRSS")
 
 
 def run_one(
@@ -189,7 +212,7 @@ def run_one(
     generator = torch.Generator().manual_seed(settings.seed)
     with torch.no_grad():
         model(x_train[: settings.batch_size])  # one-off library buffers land in the baseline
-    baseline = _max_rss_kib()
+    baseline = _start_peak()
 
     seconds, loss = [], float("nan")
     for _ in range(settings.epochs):
@@ -202,7 +225,7 @@ def run_one(
             optimiser.step()
         seconds.append(time.perf_counter() - start)
         loss = float(loss_tensor.detach())
-    peak = _max_rss_kib()
+    peak = _status_kib("VmHWM")
 
     model.eval()
     with torch.no_grad():
