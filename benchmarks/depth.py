@@ -53,8 +53,9 @@ Targets (a verdict is printed for each):
    where the ResNet's and direct backpropagation's grow (L = 8 / L = 1 and S = 8 / S = 1 above
    1.10).
 
-Run: ``python benchmarks/depth.py`` (about 4 minutes on one core), or ``--quick`` (a smoke run
-of a few seconds: width 32, two epochs, steps {1, 2}).
+Run: ``python benchmarks/depth.py`` (about 3½ minutes on one core), or ``--quick`` (a smoke
+run: width 32, two epochs, steps {1, 2}; about 20 s, nearly all of it the six processes'
+imports).
 """
 
 from __future__ import annotations
