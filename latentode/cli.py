@@ -37,6 +37,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _check_model_folder(path: Path, overwrite: bool) -> None:
+    """--out of fit/demo: a folder (made if missing) that holds nothing unless --overwrite."""
+    if path.exists() and not path.is_dir():
+        raise SystemExit(f"--out {str(path)!r} is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise SystemExit(
+            f"--out {str(path)!r} is not empty; choose a new folder or pass --overwrite to "
+            "replace what latentode writes there"
+        )
+
+
 def _output_folder(text: str) -> Path:
     path = Path(text)
     if path.exists() and not path.is_dir():
@@ -73,6 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--series", type=_positive_int, default=400, help="default: 400")
     demo.add_argument("--seed", type=int, default=0, help="random seed; default 0")
     demo.add_argument("--quiet", action="store_true", help="print the final summary only")
+    demo.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     commands.add_parser(
         "fit",
         help="train with LightningCLI from YAML (latentode fit --config configs/periodic.yaml)",
@@ -95,6 +107,7 @@ def _demo(args: argparse.Namespace) -> int:
     # The demo's networks are small: extra threads only contend for the cores.
     torch.set_num_threads(1)
     out: Path = args.out
+    _check_model_folder(out, args.overwrite)
     out.mkdir(exist_ok=True)
     t_max = 5.0
     data = make_periodic(
@@ -214,6 +227,16 @@ def _fit(argv: list[str]) -> int:
                 default="latentode-model",
                 help="folder to save the fitted model in (for latentode predict/sample)",
             )
+            parser.add_argument(
+                "--overwrite",
+                type=bool,
+                default=False,
+                help="replace a model already saved in --out",
+            )
+
+        def before_fit(self) -> None:  # refuse a bad --out before training, not after
+            config = self.config["fit"]
+            _check_model_folder(Path(config["out"]), config["overwrite"])
 
     cli = _CLI(
         LatentODEModule,
@@ -223,8 +246,6 @@ def _fit(argv: list[str]) -> int:
         trainer_defaults={"logger": False, "enable_checkpointing": False},
     )
     out = Path(cli.config["fit"]["out"])
-    if out.exists() and not out.is_dir():
-        raise SystemExit(f"--out {str(out)!r} is a file; give a folder")
     model = LatentODE.from_lightning(cli.model, cli.datamodule)
     model.save(out)
     config = cli.parser.dump(cli.config, skip_none=False, skip_check=True)
@@ -276,7 +297,12 @@ def _load_model(folder: str):
 
 def _predict(args: argparse.Namespace) -> int:
     from latentode.data import read_table, write_table
+    from latentode.data.files import check_output_path
 
+    try:  # refuse a bad --out before any work
+        check_output_path(args.out, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        raise SystemExit(f"latentode predict: --out: {err}") from None
     model = _load_model(args.model)
     try:
         df = read_table(args.data)
@@ -287,8 +313,8 @@ def _predict(args: argparse.Namespace) -> int:
             quantiles=args.quantiles,
             num_samples=args.num_samples,
         )
-        write_table(pred, args.out)
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+        write_table(pred, args.out, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
         raise SystemExit(f"latentode predict: {err}") from None
     print(f"wrote {len(pred)} rows to {args.out}")
     return 0
@@ -296,14 +322,19 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     from latentode.data import read_table, write_table
+    from latentode.data.files import check_output_path
 
+    try:
+        check_output_path(args.out, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        raise SystemExit(f"latentode sample: --out: {err}") from None
     model = _load_model(args.model)
     try:
         df = None if args.data is None else read_table(args.data)
         times = _parse_times(args.times)
         samples = model.sample(args.n_samples, times, df=df, random_state=args.seed)
-        write_table(samples, args.out)
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+        write_table(samples, args.out, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
         raise SystemExit(f"latentode sample: {err}") from None
     print(f"wrote {len(samples)} rows ({args.n_samples} samples) to {args.out}")
     return 0
@@ -343,6 +374,7 @@ def _add_file_commands(commands) -> None:
     )
     predict.add_argument("--num-samples", type=_positive_int, default=100, help="default 100")
     predict.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    predict.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     sample = commands.add_parser(
         "sample",
         help="draw new series (or posterior paths given --data) from a saved model",
@@ -354,6 +386,7 @@ def _add_file_commands(commands) -> None:
     sample.add_argument("--data", help="condition on these series (.csv or .parquet)")
     sample.add_argument("--seed", type=int, default=0, help="default 0")
     sample.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    sample.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

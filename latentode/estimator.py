@@ -1225,9 +1225,15 @@ class LatentODE(BaseEstimator):
             raise ValueError(
                 f"{config_file} is not a latentode model file of format version {_FORMAT_VERSION}"
             )
+        _check_config_keys(config, config_file)
         try:
             model = cls(**config["params"])
+            model._check_params()
             hparams = dict(config["module_hparams"])
+            accepted = set(inspect.signature(LatentODEModule.__init__).parameters) - {"self"}
+            unknown = sorted(set(hparams) - accepted)
+            if unknown:
+                raise ValueError(f"module_hparams has unknown keys {unknown}")
             module = LatentODEModule(**hparams)
             state = torch.load(weights_file, map_location="cpu", weights_only=True)
             module.load_state_dict(state)
@@ -1248,6 +1254,39 @@ class LatentODE(BaseEstimator):
                 f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
             ) from None
         return model
+
+
+_CONFIG_KEYS = {
+    "format_version",
+    "latentode_version",
+    "params",
+    "n_features",
+    "module_hparams",
+    "format",
+    "time_scaler",
+    "feature_scaler",
+    "seed",
+    "best_epoch",
+    "best_val_loss",
+    "n_epochs",
+}
+_OPTIONAL_CONFIG_KEYS = {"event_kinds", "event_source"}  # absent in models saved before them
+
+
+def _check_config_keys(config: dict[str, Any], path: Path) -> None:
+    """Refuse a model file with unknown or missing settings, before anything is built from it."""
+    unknown = sorted(set(config) - _CONFIG_KEYS - _OPTIONAL_CONFIG_KEYS)
+    missing = sorted(_CONFIG_KEYS - set(config))
+    params = config.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"{path} is not a latentode model file: `params` is not a mapping")
+    unknown_params = sorted(set(params) - set(LatentODE._get_param_names()))
+    if unknown or missing or unknown_params:
+        raise ValueError(
+            f"{path} does not match this latentode's model format: unknown keys "
+            f"{unknown + [f'params.{k}' for k in unknown_params]}, missing keys {missing}. It "
+            "was edited, or written by another version; re-save the model with this version"
+        )
 
 
 def _plain_kinds(kinds: list[Hashable] | None) -> list[Any] | None:

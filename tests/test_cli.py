@@ -112,7 +112,9 @@ def test_predict_and_sample_on_files(fitted_folder, capsys):
     argv = ["sample", "--model", str(model), "--times", "0,0.5", "--n-samples", "4"]
     assert main([*argv, "--out", str(samples), "--seed", "3"]) == 0
     first = pd.read_csv(samples)
-    assert main([*argv, "--out", str(samples), "--seed", "3"]) == 0
+    with pytest.raises(SystemExit, match=r"exists; choose another name or pass --overwrite"):
+        main([*argv, "--out", str(samples), "--seed", "3"])
+    assert main([*argv, "--out", str(samples), "--seed", "3", "--overwrite"]) == 0
     pd.testing.assert_frame_equal(first, pd.read_csv(samples))
     assert len(first) == 8
 
@@ -155,3 +157,32 @@ def test_predict_reads_and_writes_parquet(fitted_folder):
     ahead = pd.read_parquet(out)
     assert len(ahead) == 16 * 20
     assert list(ahead.columns[:3]) == ["id", "time", "x"]
+
+
+def test_existing_outputs_are_not_overwritten(fitted_folder, tmp_path):
+    model, data = fitted_folder / "model", fitted_folder / "series.csv"
+    taken = tmp_path / "taken.csv"
+    taken.write_text("keep me", encoding="utf-8")
+    argv = ["predict", "--model", str(model), "--data", str(data), "--out", str(taken)]
+    with pytest.raises(SystemExit, match=r"taken.csv' exists; .*--overwrite"):
+        main(argv)
+    assert taken.read_text(encoding="utf-8") == "keep me"
+    assert main([*argv, "--overwrite"]) == 0
+    assert taken.read_text(encoding="utf-8").startswith("id,time")
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a temporary file, then renamed
+
+
+def test_fit_refuses_a_non_empty_out_before_training(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    argv = ["fit", "--config", str(CONFIGS / "periodic.yaml"), f"--out={out}"]
+    with pytest.raises(SystemExit, match=r"is not empty; choose a new folder or pass --overwrite"):
+        main([*argv, "--trainer.max_epochs=1000"])  # would take minutes if it trained first
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_demo_refuses_a_non_empty_out(tmp_path):
+    (tmp_path / "old.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(SystemExit, match="is not empty"):
+        main(["demo", "--out", str(tmp_path), "--epochs", "1", "--series", "4"])

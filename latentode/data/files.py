@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -50,14 +51,43 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{str(path)!r} is not a readable {suffix[1:]} table: {err}") from None
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` to ``.csv`` or ``.parquet`` by the suffix of ``path``; returns the path."""
+def check_output_path(path: str | Path, *, overwrite: bool = False) -> Path:
+    """An output table path that may be written: known suffix, existing folder, no clobbering.
+
+    Raises:
+        ValueError: an unknown suffix, or ``path`` is a folder.
+        FileNotFoundError: its folder does not exist.
+        FileExistsError: the file exists and ``overwrite`` is False.
+    """
     path = Path(path)
-    suffix = _suffix(path)
+    _suffix(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it first")
-    if suffix == ".csv":
-        df.to_csv(path, index=False)
-    else:
-        df.to_parquet(path, index=False)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; give a file name ending in .csv or .parquet")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{str(path)!r} exists; choose another name or pass --overwrite (overwrite=True) to "
+            "replace it"
+        )
+    return path
+
+
+def write_table(df: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``df`` to ``.csv`` or ``.parquet`` by the suffix of ``path``; returns the path.
+
+    The table is written to a temporary file beside ``path`` and renamed over it, so a crash
+    never leaves half a table under the final name. An existing file is replaced only with
+    ``overwrite=True``.
+    """
+    path = check_output_path(path, overwrite=overwrite)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if _suffix(path) == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
