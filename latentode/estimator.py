@@ -1249,7 +1249,15 @@ class LatentODE(BaseEstimator):
                 event_kinds=config.get("event_kinds"),
                 event_source=config.get("event_source"),
             )
-        except (KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as err:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            RuntimeError,
+            OSError,
+            EOFError,
+            pickle.UnpicklingError,
+        ) as err:  # OSError, EOFError: a truncated or garbled weights file
             raise ValueError(
                 f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
             ) from None

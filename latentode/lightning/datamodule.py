@@ -212,6 +212,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             self.split["val"] = list(range(n, n + len(val_series)))
             series = series + val_series
         train = [series[i] for i in self.split["train"]]
+        _check_time_axes(series, train)
         scaler = TimeScaler(origin=self.origin).fit(train)
         self.feature_scaler: FeatureScaler | None = None
         if self.standardize:
@@ -298,3 +299,33 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+_MIN_SPAN_RATIO = 1e-9  # a series shorter than this share of the longest vanishes in float32
+
+
+def _check_time_axes(series: Sequence[Any], train: Sequence[Any]) -> None:
+    """Refuse time axes a latent ODE cannot learn from, with the fix.
+
+    - Every training series observed at a single time: there are no dynamics to learn.
+    - A series whose span is below 1e-9 of the longest: the model's time unit is the longest
+      span, so that series would occupy 1e-9 of it, below what float32 solvers and their
+      tolerances resolve (the classic source of NaNs and silent nonsense with raw timestamps).
+    """
+    if all(s.n_obs == 1 for s in train):
+        raise ValueError(
+            f"every training series ({len(train)}) is observed at a single time, so there are "
+            "no dynamics to learn; give series with at least two observation times"
+        )
+    spans = np.array([s.times[-1] - s.times[0] for s in series])
+    longest = spans.max()
+    tiny = np.flatnonzero((spans > 0) & (spans < _MIN_SPAN_RATIO * longest))
+    if tiny.size:
+        k = tiny[0]
+        raise ValueError(
+            f"series {series[k].id!r} spans {spans[k]:g} time units but the longest spans "
+            f"{longest:g} ({longest / spans[k]:.1e} times more): the model's time unit follows "
+            "the longest series, so the short one would be squeezed below float32 resolution. "
+            "Check the time column's unit (e.g. nanosecond timestamps read as numbers), drop "
+            "or split the outlying series, or fit the two time scales separately"
+        )
