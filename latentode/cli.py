@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Optional
 
 __all__ = ["main"]
 
@@ -217,6 +218,11 @@ def _fit(argv: list[str]) -> int:
 
     from latentode.estimator import LatentODE
     from latentode.lightning import IrregularTimeSeriesDataModule, LatentODEModule
+    from latentode.lightning.checkpointing import (
+        AtomicCheckpointIO,
+        checkpoint_callbacks,
+        last_checkpoint,
+    )
 
     class _CLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
@@ -233,10 +239,39 @@ def _fit(argv: list[str]) -> int:
                 default=False,
                 help="replace a model already saved in --out",
             )
+            parser.add_argument(
+                "--checkpoint_dir",
+                type=Optional[str],  # noqa: UP045 - jsonargparse reads this annotation
+                default=None,
+                help="write last.ckpt here after every epoch (atomically), to resume from",
+            )
+            parser.add_argument(
+                "--resume",
+                type=bool,
+                default=False,
+                help="continue from --checkpoint_dir/last.ckpt when there is one",
+            )
 
         def before_fit(self) -> None:  # refuse a bad --out before training, not after
             config = self.config["fit"]
             _check_model_folder(Path(config["out"]), config["overwrite"])
+            folder = config["checkpoint_dir"]
+            if folder is None:
+                if config["resume"]:
+                    raise SystemExit("--resume needs --checkpoint_dir, the folder to resume from")
+                return
+            folder = Path(folder)
+            last = last_checkpoint(folder)
+            if last is not None and not config["resume"]:
+                raise SystemExit(
+                    f"--checkpoint_dir {str(folder)!r} already holds a checkpoint; pass "
+                    "--resume=true to continue it, or give an empty folder"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+            self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+            self.trainer.callbacks.extend(checkpoint_callbacks(folder))
+            if config["resume"] and last is not None:
+                self.config_init["fit"]["ckpt_path"] = str(last)
 
     cli = _CLI(
         LatentODEModule,

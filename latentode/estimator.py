@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import pickle
 import tempfile
 import warnings
@@ -44,6 +45,11 @@ from latentode.lightning import (
     KLAnnealing,
     LatentODEModule,
     NonFiniteGuard,
+)
+from latentode.lightning.checkpointing import (
+    AtomicCheckpointIO,
+    checkpoint_callbacks,
+    last_checkpoint,
 )
 from latentode.lightning.tasks import TASKS
 
@@ -325,6 +331,8 @@ class LatentODE(BaseEstimator):
         time_unit: str | None = None,
         val_df: pd.DataFrame | None = None,
         events: pd.DataFrame | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume: bool = False,
     ) -> LatentODE:
         """Fit on a long frame of irregular series; returns ``self``.
 
@@ -351,8 +359,17 @@ class LatentODE(BaseEstimator):
             series' window, from its first to its last row in ``df``; events outside are
             refused, not dropped (add all-NaN rows to ``df`` to widen a window). Default: the
             observation times of each feature are its events.
+        checkpoint_dir : str or path, optional
+            Write a checkpoint (``last.ckpt``: weights, optimiser, epoch and step, KL
+            schedule, early stopping, best epoch, RNG state) to this folder after every epoch,
+            atomically. Without ``resume`` the folder must not hold one already.
+        resume : bool, default=False
+            Continue from ``checkpoint_dir/last.ckpt`` when there is one (else start afresh),
+            e.g. after the process was killed. With the same data and ``random_state`` the
+            result equals an uninterrupted fit's, bit for bit on CPU.
         """
         self._check_params()
+        folder = _checkpoint_folder(checkpoint_dir, check_bool("resume", resume))
         if events is not None and not self.poisson:
             raise ValueError(
                 "`events` were given but poisson=False; set poisson=True to learn their intensity"
@@ -397,6 +414,8 @@ class LatentODE(BaseEstimator):
             KLAnnealing(n_steps=max(1, max(1, self.max_epochs // 3) * steps_per_epoch)),
             NonFiniteGuard(),
         ]
+        if folder is not None:
+            callbacks.extend(checkpoint_callbacks(folder))
         if has_val:
             callbacks.append(best)
             if self.early_stopping_patience is not None:
@@ -419,7 +438,8 @@ class LatentODE(BaseEstimator):
                 accelerator=self.accelerator,
                 callbacks=callbacks,
                 logger=False,
-                enable_checkpointing=False,
+                enable_checkpointing=folder is not None,
+                plugins=[AtomicCheckpointIO()] if folder is not None else None,
                 enable_progress_bar=self.verbose,
                 enable_model_summary=self.verbose,
                 num_sanity_val_steps=0,
@@ -427,7 +447,8 @@ class LatentODE(BaseEstimator):
                 default_root_dir=scratch,
                 **dict(self.trainer_kwargs or {}),
             )
-            trainer.fit(module, dm)
+            resume_from = last_checkpoint(folder) if folder is not None and resume else None
+            trainer.fit(module, dm, ckpt_path=resume_from)
         best.restore(module)
         return self._set_fitted(
             module,
@@ -575,7 +596,9 @@ class LatentODE(BaseEstimator):
                 f"on (id {fmt.id_col!r}, time {fmt.time_col!r}, features "
                 f"{list(fmt.value_cols)}); rename or add them"
             )
-        series, _ = frame_to_series(df, fmt=fmt)
+        # Series in id order, whatever the row order: the batch (and with it the solver's
+        # error norm and steps) is then the same for any ordering of the same series.
+        series, _ = frame_to_series(_canonical_order(df, fmt.id_col), fmt=fmt)
         series = [self.feature_scaler_.transform_series(s) for s in series]
         return IrregularDataset(series, fmt, self.time_scaler_)
 
@@ -1295,6 +1318,33 @@ def _check_config_keys(config: dict[str, Any], path: Path) -> None:
             f"{unknown + [f'params.{k}' for k in unknown_params]}, missing keys {missing}. It "
             "was edited, or written by another version; re-save the model with this version"
         )
+
+
+def _checkpoint_folder(checkpoint_dir: Any, resume: bool) -> Path | None:
+    """The validated checkpoint folder (created), or None; refuses to clobber another run."""
+    if checkpoint_dir is None:
+        if resume:
+            raise ValueError("resume=True needs checkpoint_dir: the folder to resume from")
+        return None
+    if not isinstance(checkpoint_dir, str | os.PathLike):
+        raise TypeError(
+            f"`checkpoint_dir` must be a folder path (str or Path); got "
+            f"{type(checkpoint_dir).__name__}"
+        )
+    folder = Path(checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"`checkpoint_dir` {str(folder)!r} is a file; give a folder")
+    if not folder.parent.is_dir():
+        raise FileNotFoundError(
+            f"the parent of `checkpoint_dir` {str(folder.parent)!r} does not exist; create it"
+        )
+    if not resume and last_checkpoint(folder) is not None:
+        raise ValueError(
+            f"{str(folder)!r} already holds a checkpoint of another fit; pass resume=True to "
+            "continue it, or give an empty folder"
+        )
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def _plain_kinds(kinds: list[Hashable] | None) -> list[Any] | None:

@@ -1,6 +1,10 @@
 import pytest
 import torch
 
+# One thread for the whole session, module-scoped fixtures included: float sums may round
+# differently with another thread count, and reproducibility tests compare bit for bit.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():

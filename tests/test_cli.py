@@ -186,3 +186,26 @@ def test_demo_refuses_a_non_empty_out(tmp_path):
     (tmp_path / "old.txt").write_text("x", encoding="utf-8")
     with pytest.raises(SystemExit, match="is not empty"):
         main(["demo", "--out", str(tmp_path), "--epochs", "1", "--series", "4"])
+
+
+def test_fit_writes_checkpoints_and_resumes_from_them(tmp_path):
+    import torch
+
+    base = [
+        "fit",
+        "--config",
+        str(CONFIGS / "periodic.yaml"),
+        "--data.dataset_kwargs.n_series=16",
+        "--model.decoder_width=8",
+        "--model.latent_dim=3",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--checkpoint_dir={tmp_path / 'ck'}",
+    ]
+    assert main([*base, "--trainer.max_epochs=1", f"--out={tmp_path / 'a'}"]) == 0
+    assert torch.load(tmp_path / "ck" / "last.ckpt", weights_only=True)["epoch"] == 0
+    with pytest.raises(SystemExit, match=r"already holds a checkpoint; pass --resume=true"):
+        main([*base, "--trainer.max_epochs=2", f"--out={tmp_path / 'b'}"])
+    assert main([*base, "--trainer.max_epochs=2", "--resume=true", f"--out={tmp_path / 'b'}"]) == 0
+    assert torch.load(tmp_path / "ck" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert LatentODE.load(tmp_path / "b").n_epochs_ == 2

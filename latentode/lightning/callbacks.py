@@ -98,6 +98,19 @@ class BestWeights(pl.Callback):
                 k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
             }
 
+    def state_dict(self) -> dict[str, Any]:
+        """The best score, epoch and weights: saved in checkpoints, so a resumed fit keeps them."""
+        return {
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "weights": self._state,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict["best_score"]
+        self.best_epoch = state_dict["best_epoch"]
+        self._state = state_dict["weights"]
+
     def restore(self, pl_module: Any) -> bool:
         """Load the best weights into ``pl_module``; False when none were recorded."""
         if self._state is None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Subset, get_worker_info
+from torch.utils.data import DataLoader, Subset
 
 from latentode._validation import check_bool, check_choice, check_int, check_real
 from latentode.data import (
@@ -227,7 +227,6 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             self.event_kinds_ = self.event_kinds or infer_kinds(events)
             event_series = frame_to_events(events, series, fmt, self.event_kinds_)
         self.dataset = IrregularDataset(series, fmt, scaler, events=event_series)
-        self._train_generator = torch.Generator().manual_seed(self.seed)
 
     def event_rates(self, n_kinds: int) -> np.ndarray | None:
         """Mean event rate of each kind over the training series, per model time unit.
@@ -257,18 +256,17 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             self.setup()
         return self.dataset.n_features
 
-    def _collate(self, stage: str):
+    def _collate(self, stage: str, sampler: _EpochShuffle | None):
+        seed = self.seed
+
         def collate_fn(items):
-            if stage != "train":
-                # Held-out batches condition on the same points every epoch: seed by series.
-                generator = torch.Generator().manual_seed(self.seed + 7919 * int(items[0].index))
-            elif get_worker_info() is None:
-                generator = self._train_generator
-            else:
-                # In a worker, a copy of self._train_generator would restart every epoch. The
-                # DataLoader reseeds each worker's global RNG from its own seeded generator
-                # every epoch instead, so that RNG is reproducible and fresh each epoch.
-                generator = None
+            # The conditioning subsets are a pure function of (seed, epoch, series): the same
+            # in every DataLoader worker, in any worker count, and after a resumed fit. Held-out
+            # batches use epoch 0 always, so they condition on the same points every epoch.
+            epoch = sampler.epoch if sampler is not None else 0
+            key = [seed, 7919 * epoch + (1 if stage == "train" else 0)]
+            key += [int(it.index) for it in items]
+            generator = torch.Generator().manual_seed(_mix(key))
             return split_items(
                 items,
                 self.task,
@@ -282,12 +280,13 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
     def _loader(self, stage: str) -> DataLoader:
         if self.dataset is None:
             self.setup()
+        subset = Subset(self.dataset, self.split[stage])
+        sampler = _EpochShuffle(len(subset), self.seed) if stage == "train" else None
         return DataLoader(
-            Subset(self.dataset, self.split[stage]),
+            subset,
             batch_size=self.batch_size,
-            shuffle=stage == "train",
-            generator=torch.Generator().manual_seed(self.seed) if stage == "train" else None,
-            collate_fn=self._collate(stage),
+            sampler=sampler,
+            collate_fn=self._collate(stage, sampler),
             num_workers=self.num_workers,
         )
 
@@ -299,6 +298,34 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def _mix(key: Sequence[int]) -> int:
+    """A 63-bit seed from integers, stable across processes (numpy's SeedSequence hashing)."""
+    return int(
+        np.random.SeedSequence([int(k) % 2**63 for k in key]).generate_state(1, np.uint64)[0] >> 1
+    )
+
+
+class _EpochShuffle(torch.utils.data.Sampler[int]):
+    """A random order of ``range(n)`` that is a pure function of (seed, epoch).
+
+    Lightning calls :meth:`set_epoch` before each training epoch, so the order needs no saved
+    state: a resumed fit shuffles epoch k as the uninterrupted one did.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(_mix([self.seed, self.epoch, 104729]))
+        return iter(torch.randperm(self.n, generator=generator).tolist())
 
 
 _MIN_SPAN_RATIO = 1e-9  # a series shorter than this share of the longest vanishes in float32

@@ -79,7 +79,11 @@ def test_fast_dev_run_fit(tmp_path):
 
 def _first_conditioning(dm, epochs=2):
     loader = dm.train_dataloader()
-    return [next(iter(loader))[0] for _ in range(epochs)]  # a fresh pass per epoch
+    batches = []
+    for epoch in range(epochs):  # a fresh pass per epoch, as Lightning runs it
+        loader.sampler.set_epoch(epoch)
+        batches.append(next(iter(loader))[0])
+    return batches
 
 
 def test_workers_give_reproducible_batches_that_change_between_epochs():
@@ -89,6 +93,10 @@ def test_workers_give_reproducible_batches_that_change_between_epochs():
         assert torch.equal(a.times, b.times)
     epoch1, epoch2 = runs[0]
     assert not (torch.equal(epoch1.index, epoch2.index) and torch.equal(epoch1.times, epoch2.times))
+    # the batches are a function of (seed, epoch): no workers gives the very same ones
+    for a, b in zip(runs[0], _first_conditioning(_setup(_dm(num_workers=0))), strict=True):
+        assert torch.equal(a.index, b.index)
+        assert torch.equal(a.times, b.times)
 
 
 def _setup(dm):
