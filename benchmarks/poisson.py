@@ -50,7 +50,7 @@ import pandas as pd
 import torch
 
 from latentode import LatentODE
-from latentode.data.real import load_coal
+from latentode.data.real import coal_counts, load_coal
 
 WINDOW = (1851.0, 1963.0)
 HOLD_OUT_EVERY = 5
@@ -114,12 +114,8 @@ def choose_bandwidth(events: np.ndarray) -> tuple[float, pd.DataFrame]:
 
 
 def annual_counts(events: np.ndarray) -> pd.DataFrame:
-    """Year-by-year event counts at mid-year, plus all-NaN rows at the window's ends."""
-    years = np.arange(int(WINDOW[0]), int(WINDOW[1]))
-    counts = np.histogram(events, bins=np.append(years, WINDOW[1]))[0]
-    frame = pd.DataFrame({"id": "coal", "time": years + 0.5, "count": counts.astype(float)})
-    ends = pd.DataFrame({"id": "coal", "time": list(WINDOW), "count": np.nan})
-    return pd.concat([ends, frame], ignore_index=True).sort_values("time", ignore_index=True)
+    """Annual counts with all-NaN rows at the window's ends: what the encoder reads."""
+    return coal_counts(pd.DataFrame({"time": events}), WINDOW)
 
 
 DEPTHS = (0, 1)  # residual blocks in the latent field; chosen by inner validation
