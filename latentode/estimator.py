@@ -37,6 +37,7 @@ from latentode.data import (
     frame_to_series,
 )
 from latentode.data.collate import _pad_repeating_last
+from latentode.data.events import _plain
 from latentode.encoders import ENCODERS
 from latentode.heads.poisson import sample_thinning
 from latentode.lightning import (
@@ -1349,9 +1350,7 @@ def _checkpoint_folder(checkpoint_dir: Any, resume: bool) -> Path | None:
 
 def _plain_kinds(kinds: list[Hashable] | None) -> list[Any] | None:
     """Event kinds as JSON values (numpy scalars become Python ones)."""
-    if kinds is None:
-        return None
-    return [k.item() if isinstance(k, np.generic) else k for k in kinds]
+    return None if kinds is None else _plain(kinds)
 
 
 def _module_hparams(module: LatentODEModule) -> dict[str, Any]:

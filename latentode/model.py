@@ -196,12 +196,12 @@ class LatentODEModel(nn.Module):
                     f"so n_event_kinds must equal n_features={target.n_features}; got {n_kinds}"
                 )
             return target.times, target.mask
-        one_hot = torch.nn.functional.one_hot(events.kinds.clamp(0, n_kinds - 1), n_kinds)
         if bool((events.kinds >= n_kinds).any()):
             raise ValueError(
                 f"event kind indices must be below n_event_kinds={n_kinds}; got "
                 f"{int(events.kinds.max())}"
             )
+        one_hot = torch.nn.functional.one_hot(events.kinds, n_kinds)
         counts = one_hot.to(target.mask.dtype) * events.mask.unsqueeze(-1)
         zeros = target.mask.new_zeros(*target.mask.shape[:2], n_kinds)
         return (
