@@ -9,13 +9,20 @@ from latentode.data.collate import SeriesItem, collate
 from latentode.data.dataset import EventSeries, IrregularDataset
 from latentode.data.files import TABLE_SUFFIXES, read_table, write_table
 from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series, series_to_frame
+from latentode.data.generators import GENERATORS, make_dataset
+from latentode.data.panels import (
+    PANELS,
+    make_absorption,
+    make_growth,
+    make_lotka_volterra,
+    make_oscillators,
+    make_sparse_sines,
+)
 from latentode.data.scaling import FeatureScaler, TimeScaler
 from latentode.data.series import Series
 from latentode.data.synthetic import (
-    GENERATORS,
     SyntheticData,
     make_clinical_events,
-    make_dataset,
     make_periodic,
     make_spiral,
     spiral_truth,
@@ -23,6 +30,7 @@ from latentode.data.synthetic import (
 
 __all__ = [
     "GENERATORS",
+    "PANELS",
     "TABLE_SUFFIXES",
     "EventBatch",
     "EventSeries",
@@ -38,9 +46,14 @@ __all__ = [
     "arrays_to_frame",
     "collate",
     "frame_to_series",
+    "make_absorption",
     "make_clinical_events",
     "make_dataset",
+    "make_growth",
+    "make_lotka_volterra",
+    "make_oscillators",
     "make_periodic",
+    "make_sparse_sines",
     "make_spiral",
     "read_table",
     "series_to_frame",

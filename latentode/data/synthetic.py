@@ -17,16 +17,19 @@ holds the noise-free values on every point of each series' dense grid, so a mode
 at observed and unobserved times alike. Only numpy and pandas are used here: generating data must
 not need torch.
 
+The first two are registered by name, with the panel families of :mod:`latentode.data.panels`,
+in :mod:`latentode.data.generators` (``GENERATORS``, ``make_dataset``).
+
 Example:
-    >>> from latentode.data.synthetic import make_dataset
-    >>> data = make_dataset("periodic", n_series=2, n_points=10, random_state=0)
+    >>> from latentode.data.synthetic import make_periodic
+    >>> data = make_periodic(n_series=2, n_points=10, random_state=0)
     >>> data.observed.shape, data.truth.shape, list(data.params.columns)
     ((10, 3), (20, 3), ['id', 'frequency', 'phase'])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
@@ -34,14 +37,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from latentode._validation import check_choice, check_int, check_real
+from latentode._validation import check_int, check_real
 
 __all__ = [
-    "GENERATORS",
     "SyntheticData",
     "clinical_intensity",
     "make_clinical_events",
-    "make_dataset",
     "make_periodic",
     "make_spiral",
     "spiral_truth",
@@ -491,30 +492,3 @@ def make_clinical_events(
         events=stack(event_rows),
         intensity=stack(rate_rows),
     )
-
-
-GENERATORS: dict[str, Callable[..., SyntheticData]] = {
-    "periodic": make_periodic,
-    "spiral": make_spiral,
-}
-
-
-def make_dataset(name: str, **kwargs: Any) -> SyntheticData:
-    """Generate the built-in synthetic dataset ``name`` (a key of :data:`GENERATORS`).
-
-    Args:
-        name: ``"periodic"`` or ``"spiral"``.
-        **kwargs: Passed to the generator (see :func:`make_periodic`, :func:`make_spiral`).
-
-    Returns:
-        The generator's :class:`SyntheticData`.
-
-    Raises:
-        ValueError: ``name`` is not a registered generator.
-
-    Example:
-        >>> make_dataset("spiral", n_series=2, n_points=5, random_state=0).observed.shape
-        (10, 4)
-    """
-    check_choice("name", name, GENERATORS)
-    return GENERATORS[name](**kwargs)

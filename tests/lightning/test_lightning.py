@@ -234,7 +234,8 @@ def test_bad_module_configuration(kwargs, error, match):
         (
             {"data": "sines"},
             ValueError,
-            r"`data` must be one of 'co2', 'coal', 'hopper', 'pbcseq', 'periodic', 'spiral'",
+            r"`data` must be one of 'absorption', 'co2', 'coal', 'growth', 'hopper', "
+            r"'lotka_volterra', 'oscillators', 'pbcseq', 'periodic', 'sparse_sines', 'spiral' ",
         ),
         ({"data": [1, 2]}, TypeError, r"`data` must be a long DataFrame"),
         ({"task": "forecast"}, ValueError, r"`task` must be one of"),
