@@ -7,6 +7,8 @@ Subcommands:
   (dotted overrides work), then the fitted model saved to ``--out`` for predict/sample.
 - ``latentode predict --model DIR --data FILE --times ... --out FILE``: posterior mean and
   quantiles on a CSV or Parquet table; ``latentode sample --model DIR --times ... --out FILE``.
+- ``latentode evaluate --model DIR --data FILE [--task extrapolation]``: the model against
+  simple per-series baselines on held-out points (:func:`latentode.evaluate.compare`).
 
 - ``latentode demo``: fit a latent ODE to built-in irregular series (sinusoids, each observed
   at its own random half of the times), interpolate and extrapolate held-out series from their
@@ -394,7 +396,87 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from latentode.data import read_table, write_table
+    from latentode.data.files import check_output_path
+    from latentode.evaluate import compare, format_comparison
+
+    if args.out is not None:
+        try:
+            check_output_path(args.out, overwrite=args.overwrite)
+        except (FileNotFoundError, FileExistsError, ValueError) as err:
+            raise SystemExit(f"latentode evaluate: --out: {err}") from None
+    if args.task == "interpolation" and args.n_last is not None:
+        raise SystemExit(
+            "latentode evaluate: --n-last is for --task extrapolation; use --fraction to size "
+            "the interior points held out"
+        )
+    if args.fraction is not None and args.n_last is not None:
+        raise SystemExit("latentode evaluate: give --fraction or --n-last, not both")
+    model = _load_model(args.model)
+    try:
+        df = read_table(args.data)
+        table = compare(
+            model,
+            df,
+            args.task,
+            fraction=args.fraction,
+            n_last=args.n_last,
+            num_samples=args.num_samples,
+            random_state=args.seed,
+        )
+        if args.out is not None:
+            write_table(table, args.out, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
+        raise SystemExit(f"latentode evaluate: {err}") from None
+    print(format_comparison(table))
+    if args.out is not None:
+        print(f"wrote {len(table)} rows to {args.out}")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1); got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1); got {text!r}")
+    return value
+
+
 def _add_file_commands(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a saved model against simple baselines on held-out points of a table",
+        description=(
+            "Hide points of each series in --data (interior points for interpolation, the "
+            "last points for extrapolation), predict them from the rest with the model and "
+            "with per-series baselines (linear interpolation, LOCF, a linear trend, the "
+            "population mean curve), and print one table with the ratios. Give series the "
+            "model was not fitted on."
+        ),
+    )
+    evaluate.add_argument("--model", required=True, help="folder written by fit or save()")
+    evaluate.add_argument("--data", required=True, help="long table (.csv or .parquet)")
+    evaluate.add_argument(
+        "--task", choices=("interpolation", "extrapolation"), default="interpolation"
+    )
+    evaluate.add_argument(
+        "--fraction",
+        type=_fraction,
+        help="interpolation: share of interior points hidden (default 0.25); extrapolation: "
+        "hide the last share of each series' span",
+    )
+    evaluate.add_argument(
+        "--n-last",
+        type=_positive_int,
+        help="extrapolation: hide each series' last N points (default 2)",
+    )
+    evaluate.add_argument("--num-samples", type=_positive_int, default=100, help="default 100")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the split; default 0")
+    evaluate.add_argument("--out", help="also write the full table (.csv or .parquet)")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     predict = commands.add_parser(
         "predict",
         help="predict a saved model's mean and quantiles on a CSV/Parquet file",
@@ -431,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fit(argv[1:])
     parser = _build_parser()
     args = parser.parse_args(argv)
-    handlers = {"demo": _demo, "predict": _predict, "sample": _sample}
+    handlers = {"demo": _demo, "predict": _predict, "sample": _sample, "evaluate": _evaluate}
     return handlers[args.command](args)
 
 

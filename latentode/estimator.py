@@ -13,6 +13,7 @@ import pickle
 import tempfile
 import warnings
 from collections.abc import Hashable, Iterator, Sequence
+from datetime import timedelta
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from latentode.data import (
 )
 from latentode.data.collate import _pad_repeating_last
 from latentode.data.events import _plain
+from latentode.decoders import LEVELS
 from latentode.encoders import ENCODERS
 from latentode.heads.poisson import sample_thinning
 from latentode.lightning import (
@@ -52,6 +54,8 @@ from latentode.lightning.checkpointing import (
     checkpoint_callbacks,
     last_checkpoint,
 )
+from latentode.lightning.module import LR_SCHEDULES
+from latentode.lightning.plan import plan_training
 from latentode.lightning.tasks import TASKS
 
 __all__ = ["LatentODE"]
@@ -60,6 +64,7 @@ _CONFIG_FILE = "latentode.json"
 _WEIGHTS_FILE = "weights.pt"
 _FORMAT_VERSION = 1
 _MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
+_MAX_SERIES_PER_CHUNK = 200
 _MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, features) in memory
 
 
@@ -209,11 +214,16 @@ class LatentODE(BaseEstimator):
         learn_std: bool = False,
         n_iwae_samples: int = 1,
         task: str = "interpolation",
-        max_epochs: int = 100,
-        batch_size: int = 50,
+        max_steps: int | None = 3000,
+        max_epochs: int | None = None,
+        max_time: float | None = None,
+        batch_size: int | None = None,
         lr: float = 1e-2,
+        lr_schedule: str = "cosine",
+        gradient_clip: float | None = 1.0,
+        kl_warmup: float = 0.2,
         val_fraction: float = 0.2,
-        early_stopping_patience: int | None = 10,
+        early_stopping_patience: int | None = 20,
         random_state: int | np.random.Generator | None = None,
         verbose: bool = False,
         trainer_kwargs: dict[str, Any] | None = None,
@@ -221,6 +231,8 @@ class LatentODE(BaseEstimator):
         poisson: bool = False,
         event_kinds: Sequence[Hashable] | None = None,
         event_weight: float = 1.0,
+        level: str = "series",
+        time_gaps_per_unit: float | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.encoder = encoder
@@ -235,9 +247,14 @@ class LatentODE(BaseEstimator):
         self.learn_std = learn_std
         self.n_iwae_samples = n_iwae_samples
         self.task = task
+        self.max_steps = max_steps
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.gradient_clip = gradient_clip
+        self.kl_warmup = kl_warmup
         self.val_fraction = val_fraction
         self.early_stopping_patience = early_stopping_patience
         self.random_state = random_state
@@ -247,6 +264,8 @@ class LatentODE(BaseEstimator):
         self.poisson = poisson
         self.event_kinds = event_kinds
         self.event_weight = event_weight
+        self.level = level
+        self.time_gaps_per_unit = time_gaps_per_unit
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -264,9 +283,27 @@ class LatentODE(BaseEstimator):
         check_bool("learn_std", self.learn_std)
         check_int("n_iwae_samples", self.n_iwae_samples, minimum=1)
         check_choice("task", self.task, TASKS)
-        check_int("max_epochs", self.max_epochs, minimum=1)
-        check_int("batch_size", self.batch_size, minimum=1)
+        if self.max_steps is None and self.max_epochs is None:
+            raise ValueError(
+                "give a training budget: max_steps (optimiser steps, the default) or "
+                "max_epochs; both are None"
+            )
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, minimum=1)
+        if self.max_epochs is not None:
+            check_int("max_epochs", self.max_epochs, minimum=1)
+        check_real("max_time", self.max_time, positive=True, allow_none=True)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=1)
         check_real("lr", self.lr, positive=True)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_real("gradient_clip", self.gradient_clip, positive=True, allow_none=True)
+        warmup = check_real("kl_warmup", self.kl_warmup, nonnegative=True)
+        if warmup >= 1:
+            raise ValueError(
+                f"`kl_warmup` is the share of the step budget over which the KL weight rises, "
+                f"in [0, 1); got {warmup}"
+            )
         fraction = check_real("val_fraction", self.val_fraction, nonnegative=True)
         if fraction >= 1:
             raise ValueError(f"`val_fraction` must be in [0, 1); got {fraction}")
@@ -278,7 +315,14 @@ class LatentODE(BaseEstimator):
                 "`trainer_kwargs` must be a dict of Trainer arguments or None; got "
                 f"{type(self.trainer_kwargs).__name__}"
             )
-        reserved = {"max_epochs", "accelerator", "callbacks"} & set(self.trainer_kwargs or {})
+        reserved = {
+            "max_epochs",
+            "max_steps",
+            "max_time",
+            "accelerator",
+            "callbacks",
+            "gradient_clip_val",
+        } & set(self.trainer_kwargs or {})
         if reserved:
             raise ValueError(
                 f"set {', '.join(sorted(reserved))} through the estimator's own parameters, "
@@ -286,6 +330,8 @@ class LatentODE(BaseEstimator):
             )
         if not isinstance(self.accelerator, str):
             raise TypeError(f"`accelerator` must be a string; got {self.accelerator!r}")
+        check_choice("level", self.level, LEVELS)
+        check_real("time_gaps_per_unit", self.time_gaps_per_unit, positive=True, allow_none=True)
         check_bool("poisson", self.poisson)
         check_real("event_weight", self.event_weight, nonnegative=True)
         if self.event_kinds is not None:
@@ -316,7 +362,10 @@ class LatentODE(BaseEstimator):
             "bound": "iwae" if self.n_iwae_samples > 1 else "elbo",
             "optimizer": "adamax",
             "lr": float(self.lr),
+            "lr_schedule": self.lr_schedule,
+            "gradient_clip": None if self.gradient_clip is None else float(self.gradient_clip),
             "event_weight": float(self.event_weight),
+            "level": self.level,
         }
 
     # -- fit ---------------------------------------------------------------------------------
@@ -398,8 +447,9 @@ class LatentODE(BaseEstimator):
             task=self.task,
             val_fraction=0.0 if val_df is not None else float(self.val_fraction),
             test_fraction=0.0,
-            batch_size=self.batch_size,
+            batch_size=1,  # set from the plan below, once the training series are counted
             standardize=True,
+            time_gaps_per_unit=self.time_gaps_per_unit,
             seed=seed % (2**31),
             events=events,
             event_kinds=self.event_kinds if events is not None else None,
@@ -407,24 +457,32 @@ class LatentODE(BaseEstimator):
         dm.setup()
         kinds, source = self._resolve_kinds(dm)
         has_val = len(dm.split["val"]) > 0
-        steps_per_epoch = math.ceil(len(dm.split["train"]) / self.batch_size)
-        best = BestWeights("val/loss")
+        plan = plan_training(
+            len(dm.split["train"]),
+            batch_size=self.batch_size,
+            max_steps=self.max_steps,
+            max_epochs=self.max_epochs,
+            kl_warmup=float(self.kl_warmup),
+        )
+        dm.batch_size = plan.batch_size
+        # The kept weights are those of the validation check with the lowest error on the
+        # held-out points of the validation series: what a user measures. Checks while β is
+        # still rising count for nothing (see BestWeights).
+        best = BestWeights(
+            "val/mse",
+            min_step=plan.warmup_steps,
+            patience=self.early_stopping_patience,
+        )
         callbacks: list[pl.Callback] = [
-            # β rises over the first third of training: a fast rise pulls the posterior onto
+            # β rises over the first share of the budget: a fast rise pulls the posterior onto
             # the prior before the decoder has learned to use z0 (posterior collapse).
-            KLAnnealing(n_steps=max(1, max(1, self.max_epochs // 3) * steps_per_epoch)),
+            KLAnnealing(n_steps=max(1, plan.warmup_steps)),
             NonFiniteGuard(),
         ]
         if folder is not None:
             callbacks.extend(checkpoint_callbacks(folder))
         if has_val:
             callbacks.append(best)
-            if self.early_stopping_patience is not None:
-                callbacks.append(
-                    pl.callbacks.EarlyStopping(
-                        "val/loss", patience=self.early_stopping_patience, mode="min"
-                    )
-                )
         with (
             _quiet(self.verbose),
             torch.random.fork_rng(devices=[]),
@@ -435,7 +493,10 @@ class LatentODE(BaseEstimator):
                 dm.n_features, **self._module_kwargs(), n_event_kinds=len(kinds or ())
             )
             trainer = pl.Trainer(
-                max_epochs=self.max_epochs,
+                max_steps=plan.max_steps,
+                max_epochs=plan.max_epochs,
+                max_time=None if self.max_time is None else timedelta(seconds=self.max_time),
+                check_val_every_n_epoch=plan.val_every_n_epochs,
                 accelerator=self.accelerator,
                 callbacks=callbacks,
                 logger=False,
@@ -451,6 +512,7 @@ class LatentODE(BaseEstimator):
             resume_from = last_checkpoint(folder) if folder is not None and resume else None
             trainer.fit(module, dm, ckpt_path=resume_from)
         best.restore(module)
+        module.fit_level_prior(dm)  # again: the kept weights may be an earlier step's
         return self._set_fitted(
             module,
             dm.dataset.fmt,
@@ -460,6 +522,7 @@ class LatentODE(BaseEstimator):
             best_epoch=best.best_epoch,
             best_val_loss=best.best_score,
             n_epochs=trainer.current_epoch,
+            n_steps=trainer.global_step,
             event_kinds=kinds,
             event_source=source,
         )
@@ -492,6 +555,7 @@ class LatentODE(BaseEstimator):
         best_epoch: int | None,
         best_val_loss: float | None,
         n_epochs: int,
+        n_steps: int | None = None,
         event_kinds: list[Hashable] | None = None,
         event_source: str | None = None,
     ) -> LatentODE:
@@ -515,6 +579,7 @@ class LatentODE(BaseEstimator):
         self.best_epoch_ = best_epoch
         self.best_val_loss_ = best_val_loss
         self.n_epochs_ = n_epochs
+        self.n_steps_ = n_steps
         self._seed = seed
         return self
 
@@ -666,7 +731,7 @@ class LatentODE(BaseEstimator):
 
     def _chunks(self, n_series: int, n_times: int, n_samples: int) -> Iterator[range]:
         per_series = max(1, n_samples * n_times * self.n_features_in_)
-        size = max(1, min(self.batch_size * 4, _MAX_VALUES_PER_CHUNK // per_series))
+        size = max(1, min(_MAX_SERIES_PER_CHUNK, _MAX_VALUES_PER_CHUNK // per_series))
         for start in range(0, n_series, size):
             yield range(start, min(start + size, n_series))
 
@@ -688,8 +753,8 @@ class LatentODE(BaseEstimator):
         times, padded_user, lengths = self._scaled_times(ds, rows, user_times)  # (B, T)
         eps = self._noise([ds.ids[i] for i in rows], n_samples, salt)  # (S, B, latent)
         with torch.no_grad():
-            q = model.encoder(batch)
-            draws = model.decoder(q.loc + q.scale * eps, times)  # (S, B, T, F)
+            q, anchor = model.encode(batch)
+            draws = model.decode(q.loc + q.scale * eps, times, anchor)  # (S, B, T, F)
         values = self.feature_scaler_.inverse_transform(draws.double().numpy())  # (S, B, T, F)
         return values, padded_user, lengths
 
@@ -944,8 +1009,8 @@ class LatentODE(BaseEstimator):
             times_b, padded, lengths = self._scaled_times(ds, rows, user_times)
             eps = self._noise([ds.ids[i] for i in rows], n_samples, self._seed)
             with torch.no_grad():
-                q = model.encoder(batch)
-                _, lam, integral = model.intensity(q.loc + q.scale * eps, times_b)
+                q, anchor = model.encode(batch)
+                _, lam, integral = model.intensity(q.loc + q.scale * eps, times_b, anchor)
             lam = lam.double().numpy() / scale  # (S, B, T, K) per user time unit
             integral = integral.double().numpy()
             counts = np.diff(integral, axis=2, prepend=integral[:, :, :1]).mean(axis=0)
@@ -1038,7 +1103,7 @@ class LatentODE(BaseEstimator):
                 ends = np.full(len(ds), self._one_time(t_end, "t_end"))
             ids = list(ds.ids)
             with torch.no_grad():
-                q = model.encoder(ds.batch())
+                q, _ = model.encode(ds.batch())
             eps = self._noise(ids, n, seed)  # (S, B, latent)
             z0 = (q.loc + q.scale * eps).reshape(-1, latent)  # sample-major
             origins = np.tile(ds.origins, n)
@@ -1145,9 +1210,9 @@ class LatentODE(BaseEstimator):
         with torch.no_grad():
             for rows in self._chunks(len(ds), max(s.n_obs for s in ds.series), k):
                 batch = ds.batch(list(rows))
-                q = model.encoder(batch)
+                q, anchor = model.encode(batch)
                 z0 = q.loc + q.scale * self._noise([ds.ids[i] for i in rows], k, self._seed)
-                mean = model.decoder(z0, batch.times)  # (K, B, T, F)
+                mean = model.decode(z0, batch.times, anchor)  # (K, B, T, F)
                 log_lik = model.head.log_likelihood(mean, batch.values, batch.mask)  # (K, B)
                 prior = Normal(torch.zeros_like(q.loc), 1.0)
                 log_ratio = (prior.log_prob(z0) - q.log_prob(z0)).sum(-1)  # (K, B)

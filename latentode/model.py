@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from torch.distributions import Normal
 from latentode._validation import check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
 from latentode.data.batch import IrregularBatch
-from latentode.decoders import ODEDecoder
+from latentode.decoders import LEVELS, Anchor, ODEDecoder
 from latentode.encoders import ENCODERS
 from latentode.heads import GaussianHead, PoissonHead
 from latentode.heads.poisson import poisson_log_likelihood
@@ -59,6 +59,10 @@ class LatentODEModel(nn.Module):
         intensity_hidden: Hidden width of the Poisson head. Default 32.
         event_weight: Weight of the Poisson log-likelihood next to the Gaussian one.
             Default 1.
+        level: ``"series"``: each series' level (the mean of its conditioning values per
+            feature) is taken out before encoding, given to the encoder, and added back to the
+            decoded mean (:class:`~latentode.decoders.SeriesLevel`); ``"none"`` (default):
+            the latent state carries the level too.
     """
 
     def __init__(
@@ -78,14 +82,20 @@ class LatentODEModel(nn.Module):
         n_event_kinds: int = 0,
         intensity_hidden: int = 32,
         event_weight: float = 1.0,
+        level: str = "none",
     ) -> None:
         super().__init__()
         check_int("latent_dim", latent_dim, minimum=1)
         check_int("n_event_kinds", n_event_kinds, minimum=0)
         self.event_weight = check_real("event_weight", event_weight, nonnegative=True)
+        self.level = LEVELS[check_choice("level", level, LEVELS)](n_features)
         encoder_cls = ENCODERS[check_choice("encoder", encoder, ENCODERS)]
         self.encoder = encoder_cls(
-            n_features, latent_dim, encoder_hidden, **dict(encoder_kwargs or {})
+            n_features,
+            latent_dim,
+            encoder_hidden,
+            n_static=self.level.n_static,
+            **dict(encoder_kwargs or {}),
         )
         self.decoder = ODEDecoder(
             latent_dim,
@@ -129,9 +139,29 @@ class LatentODEModel(nn.Module):
                 f"`target_times` covers {target_times.shape[0]} series, `cond` "
                 f"{cond.batch_size}; give one row of target times per conditioning series"
             )
-        q = self.encoder(cond)
+        q, anchor = self.encode(cond)
         z0 = self._draw(q.loc, q.scale, n_samples, generator)  # (n_samples, batch, latent)
-        return ModelOutput(q, z0, self.decoder(z0, target_times))
+        return ModelOutput(q, z0, self.decode(z0, target_times, anchor))
+
+    def encode(self, cond: IrregularBatch) -> tuple[Normal, Anchor]:
+        """q(z0 | cond) and the :class:`~latentode.decoders.Anchor` of each series' level."""
+        anchor = self.level(cond)
+        q = self.encoder(self.level.center(cond, anchor), self.level.static(anchor))
+        return q, anchor
+
+    def decode(self, z0: torch.Tensor, times: torch.Tensor, anchor: Anchor) -> torch.Tensor:
+        """Observation means ``(..., batch, n_times, n_features)`` at ``times (batch, n_times)``.
+
+        ``readout(z(t))``, shifted per series so that its level matches the conditioning
+        points' (:class:`~latentode.decoders.SeriesLevel`); the anchor's times are output
+        times of the same solve.
+        """
+        n = times.shape[1]
+        # (batch, n_times + n_anchor): the targets, then the conditioning times
+        every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
+        curves = self.decoder(z0, every)  # (..., batch, n_times + n_anchor, n_features)
+        shift = self.level.shift(curves[..., n:, :], anchor)  # (..., batch, n_features)
+        return curves[..., :n, :] + shift.unsqueeze(-2)
 
     def loss(
         self,
@@ -158,12 +188,17 @@ class LatentODEModel(nn.Module):
                 raise ValueError(
                     f"`target` covers {target.times.shape[0]} series, `cond` {cond.batch_size}"
                 )
-            q = self.encoder(cond)
+            q, anchor = self.encode(cond)
             z0 = self._draw(q.loc, q.scale, n_samples, generator)
             times, counts = self.event_counts(target)
-            z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson)
-            n_obs = target.max_obs
-            out = ModelOutput(q, z0, self.decoder.readout(z[..., :n_obs, :]))
+            n_obs, n_solve = target.max_obs, times.shape[1]
+            every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
+            z_all, integral = self.decoder.trajectory_with_integral(z0, every, self.poisson)
+            z, integral = z_all[..., :n_solve, :], integral[..., :n_solve, :]
+            curves = self.decoder.readout(z[..., :n_obs, :])
+            # (..., batch, n_features): the level shift, from the curves at the anchor times
+            shift = self.level.shift(self.decoder.readout(z_all[..., n_solve:, :]), anchor)
+            out = ModelOutput(q, z0, curves + shift.unsqueeze(-2))
             log_lik = self.head.log_likelihood(out.mean, target.values, target.mask)
             # padding repeats a series' last time, so position n_obs - 1 is its window's end
             compensator = integral[..., n_obs - 1, :] - integral[..., 0, :]  # (K, B, kinds)
@@ -210,9 +245,11 @@ class LatentODEModel(nn.Module):
         )
 
     def intensity(
-        self, z0: torch.Tensor, times: torch.Tensor
+        self, z0: torch.Tensor, times: torch.Tensor, anchor: Anchor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decode ``z0 (..., batch, latent)`` at ``times (batch, n_times)`` with the Poisson head.
+
+        ``anchor`` is the series' level anchor from :meth:`encode`.
 
         Returns:
             The observation means ``(..., batch, n_times, n_features)``, the intensities
@@ -222,8 +259,13 @@ class LatentODEModel(nn.Module):
         """
         if self.poisson is None:
             raise ValueError("this model has no Poisson head (n_event_kinds=0)")
-        z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson)
-        return self.decoder.readout(z), self.poisson(z), integral
+        n = times.shape[1]
+        every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
+        z_all, integral = self.decoder.trajectory_with_integral(z0, every, self.poisson)
+        z = z_all[..., :n, :]  # (..., batch, n_times, latent)
+        shift = self.level.shift(self.decoder.readout(z_all[..., n:, :]), anchor)
+        mean = self.decoder.readout(z) + shift.unsqueeze(-2)
+        return mean, self.poisson(z), integral[..., :n, :]
 
     def predict_mean(self, cond: IrregularBatch, times: torch.Tensor) -> torch.Tensor:
         """The decoded posterior mean: ``z0 = E[q(z0 | cond)]`` at ``times (batch, n_times)``.
@@ -231,8 +273,8 @@ class LatentODEModel(nn.Module):
         A deterministic point prediction, ``(batch, n_times, n_features)``; use
         :meth:`sample_posterior` for the spread around it.
         """
-        q = self.encoder(cond)
-        return self.decoder(q.loc.unsqueeze(0), times)[0]
+        q, anchor = self.encode(cond)
+        return self.decode(q.loc.unsqueeze(0), times, anchor)[0]
 
     def sample_posterior(
         self,
@@ -276,4 +318,25 @@ class LatentODEModel(nn.Module):
         ref = self.head.log_std
         zeros = torch.zeros(times.shape[0], self.latent_dim, dtype=ref.dtype, device=ref.device)
         z0 = self._draw(zeros, torch.ones_like(zeros), n_samples, generator)
-        return self.decoder(z0, times.to(ref.dtype))
+        # level shifts are drawn after z0, from the same generator: (n_samples, batch, features)
+        shift = self.level.sample_shift(n_samples, times.shape[0], generator=generator, like=z0)
+        return self.decoder(z0, times.to(ref.dtype)) + shift.unsqueeze(-2)
+
+    @torch.no_grad()
+    def fit_level_prior(self, batches: Iterable[IrregularBatch]) -> None:
+        """Fit the prior over level shifts (for prior samples) to these series.
+
+        Each series conditions on all its points; its shift is computed at the posterior
+        mean. Does nothing without per-series levels.
+        """
+        fit = getattr(self.level, "fit_prior", None)
+        if fit is None:
+            return
+        shifts, seen = [], []
+        for batch in batches:
+            q, anchor = self.encode(batch)
+            at_anchor = self.decoder(q.loc.unsqueeze(0), anchor.times)[0]  # (B, n, F)
+            shifts.append(self.level.shift(at_anchor, anchor))
+            seen.append(anchor.seen)
+        if shifts:
+            fit(torch.cat(shifts), torch.cat(seen))

@@ -28,9 +28,14 @@ class TimeScaler:
               series that start at different dates share dynamics in time-since-start.
             - ``"global"``: every series counts from the earliest time in the training data, so
               absolute time (season, calendar) is kept.
-        scale: Time units per model time unit. ``None`` (default) learns it in :meth:`fit` as
-            the longest span from origin to last observation over the training series, so
-            training times land in ``[0, 1]``.
+        scale: Time units per model time unit. ``None`` (default) learns it in :meth:`fit`.
+        gaps_per_unit: How :meth:`fit` learns the scale. ``None`` (default): the longest span
+            from origin to last observation over the training series, so training times land
+            in ``[0, 1]``. A number ``k``: one model time unit is ``k`` median gaps between
+            consecutive observations (the median over training series of each series' mean
+            gap), so the model's clock follows the data's resolution: dense series get long
+            model windows, in which a learned vector field of order one has room to move, and
+            sparse ones short windows.
 
     Attributes:
         scale_: The fitted scale (float, > 0).
@@ -42,25 +47,36 @@ class TimeScaler:
     """
 
     def __init__(
-        self, origin: Literal["series", "global"] = "series", scale: float | None = None
+        self,
+        origin: Literal["series", "global"] = "series",
+        scale: float | None = None,
+        gaps_per_unit: float | None = None,
     ) -> None:
         self.origin = origin
         self.scale = scale
+        self.gaps_per_unit = gaps_per_unit
 
     def fit(self, series: Sequence[Series]) -> TimeScaler:
         """Learn the origin (global mode) and the scale from training series; returns self."""
         check_choice("origin", self.origin, ORIGINS)
         check_real("scale", self.scale, positive=True, allow_none=True)
+        check_real("gaps_per_unit", self.gaps_per_unit, positive=True, allow_none=True)
         if len(series) == 0:
             raise ValueError("TimeScaler.fit needs at least one series; got none")
         firsts = np.array([s.times[0] for s in series], dtype=np.float64)
         lasts = np.array([s.times[-1] for s in series], dtype=np.float64)
         self.global_origin_ = float(firsts.min()) if self.origin == "global" else None
+        starts = firsts if self.global_origin_ is None else self.global_origin_
+        span = float(np.max(lasts - starts))
+        counts = np.array([len(s.times) for s in series])
         if self.scale is not None:
             self.scale_ = float(self.scale)
+        elif self.gaps_per_unit is not None and (counts > 1).any():
+            several = counts > 1
+            gaps = (lasts - firsts)[several] / (counts[several] - 1)  # each series' mean gap
+            gap = float(np.median(gaps))
+            self.scale_ = self.gaps_per_unit * gap if gap > 0 else (span if span > 0 else 1.0)
         else:
-            starts = firsts if self.global_origin_ is None else self.global_origin_
-            span = float(np.max(lasts - starts))
             # All series of one observation: no span to learn from; keep the user's unit.
             self.scale_ = span if span > 0 else 1.0
         return self
@@ -92,6 +108,7 @@ class TimeScaler:
         return {
             "origin": self.origin,
             "scale": self.scale,
+            "gaps_per_unit": self.gaps_per_unit,
             "scale_": self.scale_,
             "global_origin_": self.global_origin_,
         }
@@ -100,12 +117,19 @@ class TimeScaler:
     def from_dict(cls, state: dict[str, Any]) -> TimeScaler:
         """Rebuild a fitted scaler from :meth:`to_dict` output; unknown or missing keys raise."""
         expected = {"origin", "scale", "scale_", "global_origin_"}
-        if set(state) != expected:
+        optional = {"gaps_per_unit"}  # absent in models saved before it existed
+        if not expected <= set(state) <= expected | optional:
             raise ValueError(
-                f"a TimeScaler state needs exactly the keys {sorted(expected)}; "
-                f"missing {sorted(expected - set(state))}, unknown {sorted(set(state) - expected)}"
+                f"a TimeScaler state needs exactly the keys {sorted(expected)} (and optionally "
+                f"{sorted(optional)}); missing {sorted(expected - set(state))}, unknown "
+                f"{sorted(set(state) - expected - optional)}"
             )
-        scaler = cls(origin=state["origin"], scale=state["scale"])
+        scaler = cls(
+            origin=state["origin"],
+            scale=state["scale"],
+            gaps_per_unit=state.get("gaps_per_unit"),
+        )
+        check_real("gaps_per_unit", scaler.gaps_per_unit, positive=True, allow_none=True)
         check_choice("origin", scaler.origin, ORIGINS)
         scaler.scale_ = check_real("scale_", state["scale_"], positive=True)
         scaler.global_origin_ = check_real(

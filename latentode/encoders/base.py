@@ -32,27 +32,51 @@ class Encoder(nn.Module, ABC):
         n_features: Features per observation.
         latent_dim: Size of ``z0``.
         hidden_dim: Size of the recurrent state.
+        n_static: Size of a per-series input that every step also reads (e.g. each series'
+            level, see :class:`~latentode.decoders.SeriesLevel`). Default 0: none.
     """
 
-    def __init__(self, n_features: int, latent_dim: int, hidden_dim: int) -> None:
+    def __init__(
+        self, n_features: int, latent_dim: int, hidden_dim: int, *, n_static: int = 0
+    ) -> None:
         super().__init__()
         self.n_features = check_int("n_features", n_features, minimum=1)
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.hidden_dim = check_int("hidden_dim", hidden_dim, minimum=1)
-        # input: values (masked), mask, Δt to the later observation
-        self.cell = nn.GRUCell(2 * n_features + 1, hidden_dim)
+        self.n_static = check_int("n_static", n_static, minimum=0)
+        # input: values (masked), mask, Δt to the later observation, the static input
+        self.cell = nn.GRUCell(2 * n_features + 1 + self.n_static, hidden_dim)
         self.to_posterior = nn.Linear(hidden_dim, 2 * latent_dim)
 
     @abstractmethod
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
         """Move ``h (batch, hidden)`` from ``t_from`` to ``t_to`` (both ``(batch,)``)."""
 
-    def finish(self, h: torch.Tensor, t_first: torch.Tensor) -> torch.Tensor:
-        """Last move, from the first observation time ``t_first (batch,)`` to time 0."""
+    def finish(self, h: torch.Tensor, t_first: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+        """Last move, from the first observation time ``t_first (batch,)`` to time 0.
+
+        ``static`` is the ``(batch, n_static)`` per-series input (zero columns without one).
+        """
         return h
 
-    def forward(self, batch: IrregularBatch) -> Normal:
-        """``batch`` → ``Normal`` with ``loc`` and ``scale`` of shape ``(batch, latent_dim)``."""
+    def forward(self, batch: IrregularBatch, static: torch.Tensor | None = None) -> Normal:
+        """``batch`` → ``Normal`` with ``loc`` and ``scale`` of shape ``(batch, latent_dim)``.
+
+        ``static`` is a ``(batch, n_static)`` input read at every step; required exactly when
+        the encoder was built with ``n_static > 0``.
+        """
+        if (static is None) != (self.n_static == 0):
+            raise ValueError(
+                f"this encoder reads a static input of size {self.n_static}; got "
+                f"{'none' if static is None else tuple(static.shape)}"
+            )
+        if static is None:
+            static = batch.values.new_zeros(batch.batch_size, 0)
+        elif static.shape != (batch.batch_size, self.n_static):
+            raise ValueError(
+                f"`static` must be (batch, n_static) = ({batch.batch_size}, {self.n_static}); "
+                f"got {tuple(static.shape)}"
+            )
         values = batch.values * batch.mask  # garbage under the mask never enters
         observed = batch.mask.amax(dim=-1) > 0  # (batch, max_obs): anything observed there
         observed = observed & batch.position_mask
@@ -64,15 +88,16 @@ class Encoder(nn.Module, ABC):
             )
         t_from, t_to = _walk_clock(batch.times, observed)  # 2 × (batch, max_obs)
         # Everything the cell reads that does not depend on the state, for all positions at
-        # once: (batch, max_obs, 2 * n_features + 1)
-        inputs = torch.cat([values, batch.mask, (t_from - t_to).unsqueeze(-1)], dim=-1)
+        # once: (batch, max_obs, 2 * n_features + 1 + n_static)
+        fixed = static.unsqueeze(1).expand(-1, batch.max_obs, -1)  # (batch, max_obs, n_static)
+        inputs = torch.cat([values, batch.mask, (t_from - t_to).unsqueeze(-1), fixed], dim=-1)
         here = observed.unsqueeze(-1)  # (batch, max_obs, 1)
         h = values.new_zeros(batch.batch_size, self.hidden_dim)
         for j in range(batch.max_obs - 1, -1, -1):
             h = self.evolve(h, t_from[:, j], t_to[:, j])
             h = torch.where(here[:, j], self.cell(inputs[:, j], h), h)
         # the walk ends at each series' first observed time
-        h = self.finish(h, t_to[:, 0])
+        h = self.finish(h, t_to[:, 0], static)
         mean, raw_std = self.to_posterior(h).chunk(2, dim=-1)  # 2 × (batch, latent_dim)
         return Normal(mean, nn.functional.softplus(raw_std) + _MIN_STD)
 

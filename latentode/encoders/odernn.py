@@ -29,6 +29,7 @@ class ODERNNEncoder(Encoder):
         method: ``"euler"``, ``"midpoint"`` or ``"rk4"``. Default ``"euler"``.
         field_width: Width of the vector field. Default 32.
         field_depth: Residual blocks in the vector field. Default 1.
+        n_static: Size of a per-series input read at every observation. Default 0.
     """
 
     def __init__(
@@ -41,8 +42,9 @@ class ODERNNEncoder(Encoder):
         method: str = "euler",
         field_width: int = 32,
         field_depth: int = 1,
+        n_static: int = 0,
     ) -> None:
-        super().__init__(n_features, latent_dim, hidden_dim)
+        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static)
         self.n_substeps = check_int("n_substeps", n_substeps, minimum=1)
         if method not in FIXED_STEP_METHODS:
             raise ValueError(
@@ -55,13 +57,13 @@ class ODERNNEncoder(Encoder):
         )
         self.nfe = 0  # field evaluations of the latest forward pass
 
-    def forward(self, batch):  # type: ignore[override]
+    def forward(self, batch, static=None):  # type: ignore[override]
         self.nfe = 0
-        return super().forward(batch)
+        return super().forward(batch, static)
 
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
         self.nfe += self.stepper.nfe
         return self.stepper(self.field, h, t_from, t_to)
 
-    def finish(self, h: torch.Tensor, t_first: torch.Tensor) -> torch.Tensor:
+    def finish(self, h: torch.Tensor, t_first: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         return self.evolve(h, t_first, torch.zeros_like(t_first))

@@ -57,29 +57,48 @@ class NonFiniteGuard(pl.Callback):
 
 
 class BestWeights(pl.Callback):
-    """Keep, in memory, the weights of the epoch with the best monitored validation metric.
+    """Keep, in memory, the weights of the best validation check; optionally stop early.
 
     Unlike ``ModelCheckpoint`` it writes no files, so a fit leaves nothing behind in the
     working directory; :meth:`restore` loads the best weights back into the module.
 
+    Checks before ``min_step`` optimiser steps are ignored: while the KL weight is still rising
+    the model is not yet the one being trained for, and an early check that looks good (a
+    posterior free of the KL) would otherwise be kept, and stop training through patience.
+
     Args:
         monitor: Logged metric to watch. Default ``"val/loss"``.
         mode: ``"min"`` or ``"max"``.
+        min_step: Optimiser steps before a check may count. Default 0.
+        patience: Stop training after this many counted checks in a row without a better
+            value; None (default) never stops.
 
     Attributes:
-        best_score: The best value seen (None before any validation).
+        best_score: The best value seen (None before any counted check).
         best_epoch: The epoch it was seen at.
+        best_step: The optimiser step it was seen at.
     """
 
-    def __init__(self, monitor: str = "val/loss", mode: str = "min") -> None:
+    def __init__(
+        self,
+        monitor: str = "val/loss",
+        mode: str = "min",
+        *,
+        min_step: int = 0,
+        patience: int | None = None,
+    ) -> None:
         self.monitor = monitor
         self.mode = check_choice("mode", mode, ("min", "max"))
+        self.min_step = check_int("min_step", min_step, minimum=0)
+        self.patience = None if patience is None else check_int("patience", patience, minimum=1)
         self.best_score: float | None = None
         self.best_epoch: int | None = None
+        self.best_step: int | None = None
+        self.stale = 0  # counted checks since the best one
         self._state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or trainer.global_step < self.min_step:
             return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
@@ -94,21 +113,30 @@ class BestWeights(pl.Callback):
         )
         if better:
             self.best_score, self.best_epoch = score, trainer.current_epoch
+            self.best_step, self.stale = trainer.global_step, 0
             self._state = {
                 k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
             }
+            return
+        self.stale += 1
+        if self.patience is not None and self.stale >= self.patience:
+            trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
-        """The best score, epoch and weights: saved in checkpoints, so a resumed fit keeps them."""
+        """The best score, epoch, step and weights: saved in checkpoints, for resumed fits."""
         return {
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
+            "stale": self.stale,
             "weights": self._state,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict["best_score"]
         self.best_epoch = state_dict["best_epoch"]
+        self.best_step = state_dict.get("best_step")
+        self.stale = state_dict.get("stale", 0)
         self._state = state_dict["weights"]
 
     def restore(self, pl_module: Any) -> bool:

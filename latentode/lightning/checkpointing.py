@@ -70,10 +70,15 @@ class RNGState(pl.Callback):
 
 
 def checkpoint_callbacks(folder: str | os.PathLike) -> list[pl.Callback]:
-    """A ``last.ckpt`` in ``folder`` after every epoch, with the RNG state in it."""
-    # One file, rewritten (atomically, by AtomicCheckpointIO) at the end of every epoch, after
-    # its validation when there is one. `save_last` would not do: Lightning writes "last" only
-    # next to a top-k file. No version counter: a resumed fit must keep writing last.ckpt.
+    """A ``last.ckpt`` in ``folder`` after every validation check, with the RNG state in it.
+
+    Without validation, after every epoch. Validation checks fall at epoch ends (every epoch
+    or every few, see :class:`~latentode.lightning.plan.TrainingPlan`), so a resumed fit
+    starts at an epoch boundary.
+    """
+    # One file, rewritten (atomically, by AtomicCheckpointIO) after each validation check.
+    # `save_last` would not do: Lightning writes "last" only next to a top-k file. No version
+    # counter: a resumed fit must keep writing last.ckpt.
     return [
         pl.callbacks.ModelCheckpoint(
             dirpath=str(folder),

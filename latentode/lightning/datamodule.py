@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from latentode._validation import check_bool, check_choice, check_int, check_rea
 from latentode.data import (
     GENERATORS,
     TABLE_SUFFIXES,
+    IrregularBatch,
     IrregularDataset,
     TimeScaler,
     frame_to_series,
@@ -39,7 +40,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     Args:
         data: A long DataFrame, a path to a ``.csv``/``.parquet`` file of one, or the name of a
-            built-in dataset: synthetic (``"periodic"``, ``"spiral"``) or real (``"hopper"``,
+            built-in dataset: synthetic (``"periodic"``, ``"spiral"``, ``"oscillators"``,
+            ``"absorption"``, ``"growth"``, ``"lotka_volterra"``, ``"sparse_sines"``; see
+            :mod:`latentode.data.generators`) or real (``"hopper"``,
             ``"pbcseq"``, ``"co2"``, ``"coal"``; see :mod:`latentode.data.real`, which also
             supplies their time unit and, for ``"coal"``, the events).
         val_data: Optional long DataFrame of validation series, in the layout of ``data``; when
@@ -60,6 +63,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             features in different units weigh alike. Off by default: outputs stay in data units.
         batch_size: Series per batch.
         origin: Time origin of the :class:`TimeScaler` (``"series"`` or ``"global"``).
+        time_gaps_per_unit: ``gaps_per_unit`` of the :class:`TimeScaler`: None (default) maps
+            the longest training span to one model time unit; a number ``k`` makes one model
+            time unit ``k`` median gaps between observations.
         num_workers: DataLoader workers.
         seed: Seeds the split, the shuffling and the conditioning subsets.
         events: Optional event streams for a Poisson head: a long frame (or ``.csv``/
@@ -89,6 +95,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         test_fraction: float = 0.1,
         batch_size: int = 50,
         origin: str = "series",
+        time_gaps_per_unit: float | None = None,
         standardize: bool = False,
         num_workers: int = 0,
         seed: int = 0,
@@ -170,6 +177,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             )
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.origin = check_choice("origin", origin, ORIGINS)
+        self.time_gaps_per_unit = check_real(
+            "time_gaps_per_unit", time_gaps_per_unit, positive=True, allow_none=True
+        )
         self.num_workers = check_int("num_workers", num_workers, minimum=0)
         self.seed = check_int("seed", seed)
         self.dataset: IrregularDataset | None = None
@@ -213,7 +223,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             series = series + val_series
         train = [series[i] for i in self.split["train"]]
         _check_time_axes(series, train)
-        scaler = TimeScaler(origin=self.origin).fit(train)
+        scaler = TimeScaler(origin=self.origin, gaps_per_unit=self.time_gaps_per_unit).fit(train)
         self.feature_scaler: FeatureScaler | None = None
         if self.standardize:
             self.feature_scaler = FeatureScaler().fit(train, names=fmt.value_cols)
@@ -249,6 +259,14 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         # half an event where a kind has none, so its rate starts small but positive
         return np.maximum(counts, 0.5) / span
 
+    def series_batches(self, stage: str = "train", size: int = 256) -> Iterator[IrregularBatch]:
+        """Whole series of a split (every point, no conditioning subset), ``size`` at a time."""
+        if self.dataset is None:
+            self.setup()
+        rows = self.split[check_choice("stage", stage, tuple(self.split))]
+        for start in range(0, len(rows), size):
+            yield self.dataset.batch(rows[start : start + size])
+
     @property
     def n_features(self) -> int:
         """Features per observation (reads and splits the data on first use)."""
@@ -267,12 +285,15 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             key = [seed, 7919 * epoch + (1 if stage == "train" else 0)]
             key += [int(it.index) for it in items]
             generator = torch.Generator().manual_seed(_mix(key))
+            # Held-out batches score only the points that do not condition, so validation
+            # measures the task (filling gaps, forecasting), not reconstruction.
             return split_items(
                 items,
                 self.task,
                 cond_fraction=self.cond_fraction,
                 extrap_cut=self.extrap_cut,
                 generator=generator,
+                held_out=stage != "train",
             )
 
         return collate_fn

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from latentode._validation import check_choice, check_int
+from latentode._validation import check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
 from latentode.data.batch import IrregularBatch
 from latentode.losses import BOUNDS, masked_mse
 from latentode.model import LatentODEModel
 
-__all__ = ["OPTIMIZERS", "LatentODEModule"]
+__all__ = ["LR_SCHEDULES", "OPTIMIZERS", "LatentODEModule"]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -21,6 +22,23 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
 }
+
+LR_SCHEDULES = ("constant", "cosine")
+"""``"cosine"`` decays the learning rate over the trainer's whole step budget."""
+
+
+class _Cosine:
+    """Learning-rate factor: half a cosine from 1 down to ``floor`` over ``total`` steps.
+
+    A class, not a closure, so the scheduler's state (and with it a checkpoint) pickles.
+    """
+
+    def __init__(self, total: int, floor: float) -> None:
+        self.total, self.floor = max(1, int(total)), float(floor)
+
+    def __call__(self, step: int) -> float:
+        progress = min(step / self.total, 1.0)
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class LatentODEModule(pl.LightningModule):
@@ -40,8 +58,18 @@ class LatentODEModule(pl.LightningModule):
         n_samples: Posterior samples K per series per step (≥ 1).
         bound: ``"elbo"`` or ``"iwae"``.
         optimizer: Name in :data:`OPTIMIZERS`; ``lr`` and ``optimizer_kwargs`` configure it.
+        lr_schedule: ``"constant"``, or ``"cosine"``: from ``lr`` down to ``lr * min_lr_ratio``
+            over the trainer's step budget (``max_steps``, else ``max_epochs`` epochs). Large
+            early steps find the dynamics; small late ones settle the fine detail that
+            interpolation is judged on.
+        min_lr_ratio: Where the cosine ends, as a share of ``lr``.
+        gradient_clip: Clip the gradients' global norm to this before each optimiser step;
+            None (default) does not clip. A latent ODE's gradient spikes when the learned
+            dynamics briefly turn stiff; clipping keeps one such step from undoing training.
         n_event_kinds, intensity_hidden, event_weight: the Poisson-process head (off with 0
             kinds); see :class:`~latentode.model.LatentODEModel`.
+        level: ``"series"`` or ``"none"``: per-series levels, see
+            :class:`~latentode.decoders.SeriesLevel`.
 
     Attributes:
         kl_weight: β multiplying the KL term; set by :class:`~latentode.lightning.KLAnnealing`.
@@ -70,15 +98,24 @@ class LatentODEModule(pl.LightningModule):
         optimizer: str = "adamax",
         lr: float = 1e-2,
         optimizer_kwargs: dict[str, Any] | None = None,
+        lr_schedule: str = "constant",
+        min_lr_ratio: float = 0.02,
+        gradient_clip: float | None = None,
         n_event_kinds: int = 0,
         intensity_hidden: int = 32,
         event_weight: float = 1.0,
+        level: str = "none",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.bound = check_choice("bound", bound, BOUNDS)
         check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+        check_real("gradient_clip", gradient_clip, positive=True, allow_none=True)
+        ratio = check_real("min_lr_ratio", min_lr_ratio, nonnegative=True)
+        if ratio > 1:
+            raise ValueError(f"`min_lr_ratio` must be in [0, 1]; got {ratio}")
         train_solver = SolverConfig(method=method, rtol=rtol, atol=atol, adjoint=adjoint)
         eval_solver = SolverConfig(
             method=eval_method or method,
@@ -101,6 +138,7 @@ class LatentODEModule(pl.LightningModule):
             n_event_kinds=n_event_kinds,
             intensity_hidden=intensity_hidden,
             event_weight=event_weight,
+            level=level,
         )
         self.kl_weight = 1.0
 
@@ -110,15 +148,39 @@ class LatentODEModule(pl.LightningModule):
         Runs before Lightning restores a checkpoint, and only for a head that was never
         initialised (a saved flag), so resumed or reloaded models keep their weights.
         """
-        head = self.model.poisson
-        if stage != "fit" or head is None or bool(head.rates_initialised):
+        if stage != "fit":
             return
         datamodule = getattr(self.trainer, "datamodule", None)
+        head = self.model.poisson
+        if head is None or bool(head.rates_initialised):
+            return
         rates = getattr(datamodule, "event_rates", None)
         if callable(rates):
             values = rates(head.n_kinds)
             if values is not None:
                 head.init_rates(values)
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning sets the sampler's epoch from its progress counter, which runs one ahead
+        # after resuming from a checkpoint written at a validation check; the shuffle and the
+        # conditioning subsets must follow the epoch actually trained (bit-identical resumes).
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        if callable(getattr(sampler, "set_epoch", None)):
+            sampler.set_epoch(self.current_epoch)
+
+    def on_train_end(self) -> None:
+        """Fit the prior over series-level shifts (for prior samples) to the training series."""
+        self.fit_level_prior(getattr(self.trainer, "datamodule", None))
+
+    def fit_level_prior(self, datamodule: Any) -> None:
+        """Fit the level prior to ``datamodule``'s training series, when it can list them."""
+        batches = getattr(datamodule, "series_batches", None)
+        if not callable(batches):
+            return
+        was_training = self.training
+        self.eval()
+        self.model.fit_level_prior(b.to(self.device) for b in batches("train"))
+        self.train(was_training)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int):
         # The batches are frozen dataclasses, which Lightning's generic mover refuses.
@@ -158,6 +220,11 @@ class LatentODEModule(pl.LightningModule):
         stats = getattr(self, "_last_stats", [])
         self.log("train/nfe_backward", float(sum(s.nfe_backward for s in stats)))
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        clip = self.hparams.get("gradient_clip")
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), clip)
+
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
 
@@ -169,6 +236,20 @@ class LatentODEModule(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return OPTIMIZERS[hp.optimizer](
+        optimizer = OPTIMIZERS[hp.optimizer](
             self.parameters(), lr=hp.lr, **dict(hp.optimizer_kwargs or {})
         )
+        if hp.get("lr_schedule", "constant") == "constant":
+            return optimizer
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError(
+                "lr_schedule='cosine' decays over the training budget, but the trainer has "
+                "none; set Trainer(max_steps=...) or max_epochs, or use lr_schedule='constant'"
+            )
+        factor = _Cosine(int(total), hp.get("min_lr_ratio", 0.02))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

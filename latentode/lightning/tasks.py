@@ -48,15 +48,31 @@ def _target(item: SeriesItem, keep: torch.Tensor | None = None) -> SeriesItem:
 
 
 def _interpolation(
-    item: SeriesItem, fraction: float, generator: torch.Generator | None
+    item: SeriesItem, fraction: float, generator: torch.Generator | None, held_out: bool = False
 ) -> tuple[SeriesItem, SeriesItem]:
-    """A random subset of the observed rows conditions; every row is a target."""
+    """A random subset of the observed rows conditions; every row is a target.
+
+    With ``held_out``, the conditioning rows are masked out of the target, so it scores only
+    points the model did not see: what a user measures when they fill gaps. The target keeps
+    every row's time (its window, for a Poisson head, stays the series' own).
+    """
     observed = torch.nonzero(item.mask.amax(-1) > 0).flatten()  # rows with anything observed
     n_keep = max(1, round(fraction * observed.numel()))
     chosen = observed[torch.randperm(observed.numel(), generator=generator)[:n_keep]]
     keep = torch.zeros(item.times.shape[0], dtype=torch.bool)
     keep[chosen] = True
-    return _take(item, keep), _target(item)
+    target = _target(item)
+    if held_out:
+        hidden = target.mask * (~keep).unsqueeze(-1).to(target.mask.dtype)  # (n_obs, features)
+        target = SeriesItem(
+            target.index,
+            target.times,
+            target.values * hidden,
+            hidden,
+            target.event_times,
+            target.event_kinds,
+        )
+    return _take(item, keep), target
 
 
 def _extrapolation(
@@ -90,13 +106,16 @@ def split_items(
     cond_fraction: float,
     extrap_cut: float,
     generator: torch.Generator | None,
+    held_out: bool = False,
 ) -> tuple[IrregularBatch, IrregularBatch]:
     """``(conditioning batch, target batch)`` for a list of series, same series order in both.
 
-    ``generator`` draws the interpolation subsets; None uses torch's global RNG.
+    ``generator`` draws the interpolation subsets; None uses torch's global RNG. With
+    ``held_out``, interpolation targets score only the points that do not condition
+    (extrapolation targets never include them).
     """
     if task == "interpolation":
-        pairs = [_interpolation(it, cond_fraction, generator) for it in items]
+        pairs = [_interpolation(it, cond_fraction, generator, held_out) for it in items]
     else:
         pairs = [_extrapolation(it, extrap_cut, cond_fraction, generator) for it in items]
     return collate([c for c, _ in pairs]), collate([t for _, t in pairs])

@@ -59,10 +59,14 @@ def _frame():
 
 
 @pytest.mark.timeout(300)
-def test_kill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
+@pytest.mark.parametrize("val_fraction", [0.2, 0.0])
+def test_kill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, val_fraction):
+    """With validation the kept weights may predate the kill; without, they are the last ones,
+    so every step after the resume must match too (an off-by-one epoch in the shuffle did not)."""
+    tiny = {**TINY, "val_fraction": val_fraction}
     folder = tmp_path / "checkpoints"
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(frame_args=FRAME_ARGS, tiny=TINY), encoding="utf-8")
+    script.write_text(CHILD.format(frame_args=FRAME_ARGS, tiny=tiny), encoding="utf-8")
     # 19 training series in batches of 8: 3 steps an epoch; step 7 is the middle of epoch 3
     child = subprocess.run(
         [sys.executable, str(script), str(folder), "7"], capture_output=True, text=True
@@ -74,14 +78,15 @@ def test_kill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        resumed = LatentODE(**TINY).fit(_frame(), checkpoint_dir=folder, resume=True)
-        straight = LatentODE(**TINY).fit(_frame())
+        resumed = LatentODE(**tiny).fit(_frame(), checkpoint_dir=folder, resume=True)
+        straight = LatentODE(**tiny).fit(_frame())
     a, b = resumed.module_.state_dict(), straight.module_.state_dict()
     assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), f"{key} differs after resuming"
+    differ = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not differ, f"{differ} differ after resuming"
     assert resumed.best_epoch_ == straight.best_epoch_
     assert resumed.n_epochs_ == straight.n_epochs_
+    assert resumed.n_steps_ == straight.n_steps_
     pd.testing.assert_frame_equal(
         resumed.predict(_frame(), num_samples=5), straight.predict(_frame(), num_samples=5)
     )

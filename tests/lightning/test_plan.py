@@ -1,0 +1,224 @@
+"""The training recipe: step budgets, auto batch sizes, warm-up-aware selection, the schedule."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import warnings
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from latentode.data.collate import SeriesItem
+from latentode.lightning import (
+    BestWeights,
+    IrregularTimeSeriesDataModule,
+    LatentODEModule,
+    split_items,
+)
+from latentode.lightning.module import _Cosine
+from latentode.lightning.plan import auto_batch_size, plan_training
+
+TINY = {
+    "latent_dim": 3,
+    "encoder_hidden": 6,
+    "decoder_width": 8,
+    "decoder_depth": 1,
+    "method": "rk4",
+    "obs_std": 0.1,
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@pytest.mark.parametrize(
+    ("n_train", "size"),
+    [(1, 1), (3, 3), (16, 4), (20, 4), (96, 12), (250, 32), (400, 50), (10_000, 50)],
+)
+def test_auto_batch_size_gives_small_panels_several_batches(n_train, size):
+    assert auto_batch_size(n_train) == size
+    if n_train >= 32:
+        assert math.ceil(n_train / size) >= 8 or size == 50
+
+
+def test_plan_counts_the_budget_in_steps_with_epochs_as_a_cap():
+    plan = plan_training(16, batch_size=None, max_steps=3000, max_epochs=None, kl_warmup=0.2)
+    assert (plan.batch_size, plan.steps_per_epoch) == (4, 4)
+    assert (plan.total_steps, plan.max_epochs, plan.max_steps) == (3000, 750, -1)
+    assert plan.warmup_steps == 600
+    assert plan.val_every_n_epochs == 15  # a check every 60 steps, at an epoch's end
+    rounded = plan_training(20, batch_size=3, max_steps=100, max_epochs=None, kl_warmup=0.2)
+    assert (rounded.steps_per_epoch, rounded.total_steps, rounded.max_epochs) == (7, 105, 15)
+    capped = plan_training(16, batch_size=8, max_steps=3000, max_epochs=10, kl_warmup=0.2)
+    assert (capped.total_steps, capped.max_epochs) == (20, 10)
+    epochs_only = plan_training(16, batch_size=8, max_steps=None, max_epochs=5, kl_warmup=0.0)
+    assert (epochs_only.total_steps, epochs_only.warmup_steps) == (10, 0)
+    assert (
+        plan_training(3, batch_size=50, max_steps=5, max_epochs=None, kl_warmup=0).batch_size == 3
+    )
+    huge = plan_training(100_000, batch_size=None, max_steps=300, max_epochs=None, kl_warmup=0.1)
+    assert (huge.steps_per_epoch, huge.max_epochs, huge.max_steps) == (2000, -1, 300)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"max_steps": None, "max_epochs": None}, ValueError, "give a training budget"),
+        ({"max_steps": 0}, ValueError, "`max_steps` must be at least 1"),
+        ({"kl_warmup": 1.0}, ValueError, r"`kl_warmup` must be a share of the budget"),
+        ({"kl_warmup": -0.1}, ValueError, "`kl_warmup` must be >= 0"),
+        ({"max_epochs": 1.5}, TypeError, "`max_epochs` must be an integer"),
+    ],
+)
+def test_bad_plans_are_refused(kwargs, error, match):
+    args = {"batch_size": None, "max_steps": 100, "max_epochs": None, "kl_warmup": 0.2, **kwargs}
+    with pytest.raises(error, match=match):
+        plan_training(10, **args)
+
+
+def test_cosine_factor_runs_from_one_to_the_floor():
+    factor = _Cosine(100, 0.02)
+    assert factor(0) == pytest.approx(1.0)
+    assert factor(50) == pytest.approx(0.51)
+    assert factor(100) == pytest.approx(0.02)
+    assert factor(1000) == pytest.approx(0.02)
+    assert all(factor(s) >= factor(s + 1) for s in range(100))
+
+
+class _Trainer:
+    def __init__(self, step, score):
+        self.sanity_checking = False
+        self.global_step = step
+        self.current_epoch = step // 10
+        self.callback_metrics = {"val/mse": torch.tensor(score)}
+        self.should_stop = False
+
+
+class _Module(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+
+def test_best_weights_ignore_checks_during_warm_up_and_stop_on_patience():
+    best = BestWeights("val/mse", min_step=100, patience=2)
+    module = _Module()
+    for step, score in [(10, 0.01), (50, 0.02)]:  # great scores, but during warm-up
+        module.w.data.fill_(step)
+        best.on_validation_end(_Trainer(step, score), module)
+    assert best.best_score is None
+    assert best.best_step is None
+    scores = [(100, 0.5), (110, 0.3), (120, 0.4), (130, 0.35)]
+    trainers = []
+    for step, score in scores:
+        module.w.data.fill_(step)
+        trainers.append(_Trainer(step, score))
+        best.on_validation_end(trainers[-1], module)
+    assert best.best_score == pytest.approx(0.3)
+    assert best.best_step == 110
+    assert [t.should_stop for t in trainers] == [False, False, False, True]
+    module.w.data.fill_(-1)
+    assert best.restore(module)
+    assert module.w.item() == 110
+    state = best.state_dict()
+    again = BestWeights("val/mse", min_step=100, patience=2)
+    again.load_state_dict(state)
+    assert (again.best_step, again.stale) == (110, 2)
+
+
+def test_best_weights_without_patience_never_stop():
+    best = BestWeights("val/mse")
+    trainers = [_Trainer(s, 1.0 + s) for s in range(20)]
+    for t in trainers:
+        best.on_validation_end(t, _Module())
+    assert not any(t.should_stop for t in trainers)
+    assert best.best_step == 0
+
+
+def test_validation_targets_are_the_held_out_points_only():
+    g = torch.Generator().manual_seed(0)
+    times = torch.linspace(0, 1, 10)
+    item = SeriesItem(0, times, torch.randn(10, 2), torch.ones(10, 2))
+    cond, target = split_items(
+        [item], "interpolation", cond_fraction=0.5, extrap_cut=0.5, generator=g, held_out=True
+    )
+    seen = {round(float(t), 6) for t in cond.times[0]}
+    scored = target.mask[0].amax(-1) > 0
+    assert torch.equal(target.times[0], times)  # every time stays: the window is the series'
+    for t, is_scored in zip(target.times[0], scored, strict=True):
+        assert bool(is_scored) == (round(float(t), 6) not in seen)
+    assert int(scored.sum()) == 5
+    g = torch.Generator().manual_seed(0)
+    _, train_target = split_items(
+        [item], "interpolation", cond_fraction=0.5, extrap_cut=0.5, generator=g
+    )
+    assert bool((train_target.mask > 0).all())  # training still scores every point
+
+
+def test_cosine_schedule_decays_over_the_trainers_budget(tmp_path):
+    dm = IrregularTimeSeriesDataModule(
+        "periodic", dataset_kwargs={"n_series": 16, "n_points": 10}, batch_size=4, seed=0
+    )
+    module = LatentODEModule(1, **TINY, lr=0.1, lr_schedule="cosine", min_lr_ratio=0.1)
+    lrs = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, idx):
+            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = pl.Trainer(
+        max_steps=12,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        callbacks=[Record()],
+    )
+    trainer.fit(module, dm)
+    assert lrs[0] == pytest.approx(0.1)
+    assert all(a > b for a, b in itertools.pairwise(lrs))
+    assert lrs[-1] == pytest.approx(0.1 * _Cosine(12, 0.1)(11))
+
+
+def test_cosine_schedule_without_a_budget_is_refused(tmp_path):
+    dm = IrregularTimeSeriesDataModule(
+        "periodic", dataset_kwargs={"n_series": 8, "n_points": 10}, batch_size=4, seed=0
+    )
+    module = LatentODEModule(1, **TINY, lr_schedule="cosine")
+    trainer = pl.Trainer(
+        max_epochs=-1,
+        max_steps=-1,
+        max_time={"seconds": 5},
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with pytest.raises(ValueError, match=r"decays over the training budget"):
+        trainer.fit(module, dm)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lr_schedule": "linear"}, "`lr_schedule` must be one of 'constant', 'cosine'"),
+        ({"min_lr_ratio": 1.5}, r"`min_lr_ratio` must be in \[0, 1\]"),
+    ],
+)
+def test_bad_schedules_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LatentODEModule(1, **TINY, **kwargs)
