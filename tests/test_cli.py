@@ -7,25 +7,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from latentode.cli import main
 from latentode.estimator import LatentODE
 
 CONFIGS = Path(__file__).parent.parent / "configs"
+DEMO_SERIES, DEMO_STEPS = "80", "400"  # about 20 s on one core
 
 
-def test_demo_writes_metrics_predictions_model_and_plot(tmp_path, capsys):
+def test_demo_beats_the_baselines_and_writes_its_outputs(tmp_path, capsys):
     out = tmp_path / "demo"
-    argv = ["demo", "--series", "30", "--epochs", "2", "--quiet", "--out", str(out)]
+    argv = ["demo", "--series", DEMO_SERIES, "--steps", DEMO_STEPS, "--quiet", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "interpolation RMSE" in printed
-    assert "extrapolation RMSE" in printed
+    assert "against the noise-free curve" in printed
+    assert "interpolation: all features" in printed and "extrapolation: all features" in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("interpolation_rmse", "extrapolation_rmse", "coverage_90", "fit_seconds"):
-        assert metrics[key] >= 0
-    assert metrics["epochs"] == 2
+    assert metrics["steps"] >= int(DEMO_STEPS)
+    # Forecasting the last 30% of a held-out sinusoid's window, the model must beat every
+    # baseline (LOCF, a linear trend, the population mean curve); a model that ignored its
+    # input would forecast the population mean.
+    assert metrics["extrapolation_ratio_to_best_baseline"] < 0.8
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert set(comparison["method"]) == {"latentode", "linear", "locf", "trend", "mean"}
     assert (out / "predictions.csv").stat().st_size > 100
     assert LatentODE.load(out / "model").n_features_in_ == 1
     pytest.importorskip("matplotlib")
@@ -35,7 +41,7 @@ def test_demo_writes_metrics_predictions_model_and_plot(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["demo", "--epochs", "0"], "must be a positive integer"),
+        (["demo", "--steps", "0"], "must be a positive integer"),
         (["demo", "--series", "many"], "must be a positive integer"),
         (["demo", "--out", "/no/such/folder/demo"], "does not exist"),
         (["fly"], "invalid choice"),
@@ -185,7 +191,7 @@ def test_fit_refuses_a_non_empty_out_before_training(tmp_path):
 def test_demo_refuses_a_non_empty_out(tmp_path):
     (tmp_path / "old.txt").write_text("x", encoding="utf-8")
     with pytest.raises(SystemExit, match="is not empty"):
-        main(["demo", "--out", str(tmp_path), "--epochs", "1", "--series", "4"])
+        main(["demo", "--out", str(tmp_path), "--steps", "1", "--series", "4"])
 
 
 def test_fit_writes_checkpoints_and_resumes_from_them(tmp_path):
@@ -209,3 +215,36 @@ def test_fit_writes_checkpoints_and_resumes_from_them(tmp_path):
     assert main([*base, "--trainer.max_epochs=2", "--resume=true", f"--out={tmp_path / 'b'}"]) == 0
     assert torch.load(tmp_path / "ck" / "last.ckpt", weights_only=True)["epoch"] == 1
     assert LatentODE.load(tmp_path / "b").n_epochs_ == 2
+
+
+def test_evaluate_prints_and_writes_the_comparison(fitted_folder, capsys):
+    model, data = fitted_folder / "model", fitted_folder / "series.csv"
+    out = fitted_folder / "comparison.csv"
+    argv = ["evaluate", "--model", str(model), "--data", str(data), "--task", "extrapolation"]
+    assert main([*argv, "--n-last", "2", "--num-samples", "10", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "extrapolation: all features" in printed
+    for method in ("latentode", "locf", "trend", "mean"):
+        assert method in printed
+    table = pd.read_csv(out)
+    assert list(table["method"].unique()) == ["latentode", "locf", "trend", "mean"]
+    assert (table["ratio"] > 0).all()
+    with pytest.raises(SystemExit, match=r"exists; choose another name or pass --overwrite"):
+        main([*argv, "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--task", "interpolation", "--n-last", "2"], "--n-last is for --task extrapolation"),
+        (["--task", "extrapolation", "--n-last", "2", "--fraction", "0.3"], "not both"),
+        (["--fraction", "1.5"], "must be a number in (0, 1)"),
+        (["--task", "forecast"], "invalid choice"),
+    ],
+)
+def test_evaluate_errors_are_messages_not_tracebacks(fitted_folder, extra, message, capsys):
+    argv = ["evaluate", "--model", str(fitted_folder / "model")]
+    argv += ["--data", str(fitted_folder / "series.csv"), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert message in str(exit_info.value.code) + capsys.readouterr().err

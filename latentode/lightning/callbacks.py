@@ -51,7 +51,8 @@ class NonFiniteGuard(pl.Callback):
             f"(epoch {trainer.current_epoch}). Likely causes: the latent ODE is stiff or "
             "exploding, or the learning rate is too high. Fixes: tighter solver tolerances "
             f"(rtol={hp.get('rtol', '?')}, atol={hp.get('atol', '?')}), a lower learning rate "
-            f"(lr={hp.get('lr', '?')}), gradient clipping (Trainer(gradient_clip_val=1.0)), or "
+            f"(lr={hp.get('lr', '?')}), gradient clipping (gradient_clip=1.0 on LatentODE or "
+            "LatentODEModule, Trainer(gradient_clip_val=1.0) for other modules), or "
             "KL annealing"
         )
 

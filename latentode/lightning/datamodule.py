@@ -55,7 +55,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             ``extrap_cut`` of each series' span condition; points after are targets).
         cond_fraction: Share of the observed points that condition: of all of them for
             interpolation (default 0.5), of those before the cut for extrapolation (default 1,
-            all of them). A random subset, drawn afresh each training epoch.
+            all of them). A random subset, drawn afresh each training epoch. A pair
+            ``(low, high)`` draws each series' share uniformly from that range, so the model
+            learns to use however many points it is given.
         extrap_cut: Where to cut each series' span, in (0, 1), for extrapolation.
         val_fraction, test_fraction: Shares of series held out (split over series, seeded).
         standardize: Scale each feature to mean 0, std 1 over the training series' observed
@@ -89,7 +91,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         time_unit: str | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
         task: str = "interpolation",
-        cond_fraction: float | None = None,
+        cond_fraction: float | tuple[float, float] | None = None,
         extrap_cut: float = 0.5,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
@@ -159,9 +161,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         self.task = check_choice("task", task, TASKS)
         if cond_fraction is None:
             cond_fraction = 0.5 if self.task == "interpolation" else 1.0
-        self.cond_fraction = check_real("cond_fraction", cond_fraction, positive=True)
-        if self.cond_fraction > 1:
-            raise ValueError(f"`cond_fraction` must be in (0, 1]; got {cond_fraction}")
+        self.cond_fraction = _check_cond_fraction(cond_fraction)
         self.extrap_cut = check_real("extrap_cut", extrap_cut, positive=True)
         if self.extrap_cut >= 1:
             raise ValueError(
@@ -319,6 +319,23 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def _check_cond_fraction(value: Any) -> float | tuple[float, float]:
+    """A share in (0, 1], or a ``(low, high)`` range of them with low <= high."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 2:
+            raise ValueError(
+                f"`cond_fraction` must be a share in (0, 1] or a (low, high) pair; got {value!r}"
+            )
+        low, high = (_check_cond_fraction(v) for v in value)
+        if low > high:
+            raise ValueError(f"`cond_fraction` range must have low <= high; got {tuple(value)}")
+        return (low, high)
+    share = check_real("cond_fraction", value, positive=True)
+    if share > 1:
+        raise ValueError(f"`cond_fraction` must be in (0, 1]; got {value}")
+    return share
 
 
 def _mix(key: Sequence[int]) -> int:

@@ -11,6 +11,7 @@ import torch
 from latentode._validation import check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
 from latentode.data.batch import IrregularBatch
+from latentode.lightning.callbacks import NonFiniteLossError
 from latentode.losses import BOUNDS, masked_mse
 from latentode.model import LatentODEModel
 
@@ -199,6 +200,9 @@ class LatentODEModule(pl.LightningModule):
         # The ODE-RNN counts its fixed-step evaluations; a GRU encoder makes none.
         nfe_encoder = float(getattr(self.model.encoder, "nfe", 0))
         self.log(f"{stage}/loss", terms.loss, prog_bar=True, batch_size=size)
+        self._last_stats = stats
+        if stage == "train" and not self._log_details():
+            return terms.loss
         self.log_dict(
             {
                 f"{stage}/log_likelihood": terms.log_likelihood,
@@ -212,18 +216,42 @@ class LatentODEModule(pl.LightningModule):
         )
         if terms.event_log_likelihood is not None:
             self.log(f"{stage}/event_log_likelihood", terms.event_log_likelihood, batch_size=size)
-        self._last_stats = stats
         return terms.loss
+
+    def _log_details(self) -> bool:
+        """Whether this training step logs its detailed terms (loss is logged every step).
+
+        Only every ``Trainer(log_every_n_steps=...)``-th step reaches a logger anyway, and each
+        logged value costs Lightning's bookkeeping: on small series that was a tenth of a step.
+        """
+        every = max(1, int(getattr(self.trainer, "log_every_n_steps", 1) or 1))
+        return self.global_step % every == 0
 
     def on_after_backward(self) -> None:
         # Backward NFE exist only once backward has run (adjoint); log them here.
-        stats = getattr(self, "_last_stats", [])
-        self.log("train/nfe_backward", float(sum(s.nfe_backward for s in stats)))
+        if self._log_details():
+            stats = getattr(self, "_last_stats", [])
+            self.log("train/nfe_backward", float(sum(s.nfe_backward for s in stats)))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the gradients (``gradient_clip``), and refuse a step with non-finite ones.
+
+        A finite loss can still have an infinite or NaN gradient (an exploding solve); one such
+        step would write NaN into every weight, and the next forward would fail somewhere deep
+        inside torch. Stopping here names the cause and the fixes instead.
+        """
         clip = self.hparams.get("gradient_clip")
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.parameters(), clip)
+        params = [p for p in self.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, math.inf if clip is None else clip)
+        if not bool(torch.isfinite(norm)):
+            hp = self.hparams
+            raise NonFiniteLossError(
+                f"the gradient became {float(norm)} at step {self.trainer.global_step} (epoch "
+                f"{self.current_epoch}) with a finite loss: the learned dynamics exploded. "
+                f"Fixes: a lower learning rate (lr={hp.lr}), tighter solver tolerances "
+                f"(rtol={hp.rtol}, atol={hp.atol}), or a stronger gradient clip "
+                f"(gradient_clip={clip})"
+            )
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")

@@ -99,23 +99,43 @@ def _extrapolation(
     return cond, _target(item, ~before)
 
 
+def _fractions(
+    cond_fraction: float | tuple[float, float], n: int, generator: torch.Generator | None
+) -> list[float]:
+    """One conditioning share per series: the given one, or uniform in a ``(low, high)`` range."""
+    if isinstance(cond_fraction, tuple):
+        low, high = cond_fraction
+        draws = torch.rand(n, generator=generator, dtype=torch.float64)
+        return (low + (high - low) * draws).tolist()
+    return [float(cond_fraction)] * n
+
+
 def split_items(
     items: Sequence[SeriesItem],
     task: str,
     *,
-    cond_fraction: float,
+    cond_fraction: float | tuple[float, float],
     extrap_cut: float,
     generator: torch.Generator | None,
     held_out: bool = False,
 ) -> tuple[IrregularBatch, IrregularBatch]:
     """``(conditioning batch, target batch)`` for a list of series, same series order in both.
 
-    ``generator`` draws the interpolation subsets; None uses torch's global RNG. With
-    ``held_out``, interpolation targets score only the points that do not condition
-    (extrapolation targets never include them).
+    ``cond_fraction`` is the share of points that condition, or a ``(low, high)`` range from
+    which each series draws its own share: a model trained on one share learns to expect that
+    many points and degrades when given more (or fewer) at prediction time. ``generator``
+    draws the shares and the subsets; None uses torch's global RNG. With ``held_out``,
+    interpolation targets score only the points that do not condition (extrapolation targets
+    never include them).
     """
+    shares = _fractions(cond_fraction, len(items), generator)
     if task == "interpolation":
-        pairs = [_interpolation(it, cond_fraction, generator, held_out) for it in items]
+        pairs = [
+            _interpolation(it, f, generator, held_out)
+            for it, f in zip(items, shares, strict=True)
+        ]
     else:
-        pairs = [_extrapolation(it, extrap_cut, cond_fraction, generator) for it in items]
+        pairs = [
+            _extrapolation(it, extrap_cut, f, generator) for it, f in zip(items, shares, strict=True)
+        ]
     return collate([c for c, _ in pairs]), collate([t for _, t in pairs])

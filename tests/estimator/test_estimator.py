@@ -167,8 +167,21 @@ def test_datetime_times_round_trip(fitted):
         ({"rtol": -1.0}, ValueError, r"`rtol` must be > 0"),
         ({"val_fraction": 1.0}, ValueError, r"`val_fraction` must be in \[0, 1\)"),
         ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, r"through the estimator's own"),
+        ({"trainer_kwargs": {"gradient_clip_val": 1.0}}, ValueError, r"gradient_clip_val through"),
+        ({"trainer_kwargs": {"max_steps": 10}}, ValueError, r"max_steps through"),
         ({"trainer_kwargs": [1]}, TypeError, r"`trainer_kwargs` must be a dict"),
         ({"random_state": "zero"}, TypeError, r"`random_state` must be an int"),
+        ({"max_steps": None, "max_epochs": None}, ValueError, r"give a training budget"),
+        ({"max_steps": 0}, ValueError, r"`max_steps` must be at least 1"),
+        ({"max_time": -5.0}, ValueError, r"`max_time` must be > 0"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be at least 1"),
+        ({"lr_schedule": "step"}, ValueError, r"`lr_schedule` must be one of 'constant', 'cosine'"),
+        ({"optimizer": "lbfgs"}, ValueError, r"`optimizer` must be one of"),
+        ({"gradient_clip": 0.0}, ValueError, r"`gradient_clip` must be > 0"),
+        ({"kl_warmup": 1.0}, ValueError, r"`kl_warmup` is the share of the step budget"),
+        ({"kl_weight": -0.1}, ValueError, r"`kl_weight` must be >= 0"),
+        ({"level": "global"}, ValueError, r"`level` must be one of 'none', 'series'"),
+        ({"time_gaps_per_unit": 0.0}, ValueError, r"`time_gaps_per_unit` must be > 0"),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(frame, kwargs, error, match):
@@ -231,3 +244,32 @@ def test_fit_is_quiet_unless_verbose(frame, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
+
+
+# --- the training recipe -------------------------------------------------------------------
+
+
+def test_the_budget_is_counted_in_optimiser_steps(frame):
+    model = LatentODE(**{**TINY, "max_epochs": None, "batch_size": None, "max_steps": 30})
+    model.fit(frame)
+    # 16 training series: batches of 4 (4 steps an epoch); 30 steps round up to 8 epochs
+    assert (model.n_steps_, model.n_epochs_) == (32, 8)
+    # checks during the KL warm-up (the first 6 steps) never count, whatever their score
+    assert model.best_epoch_ >= 1
+    capped = LatentODE(**{**TINY, "max_epochs": 3, "batch_size": None, "max_steps": 30})
+    assert capped.fit(frame).n_steps_ == 12
+
+
+def test_max_time_caps_the_fit(frame):
+    model = LatentODE(**{**TINY, "max_epochs": None, "max_steps": 10_000, "max_time": 0.001})
+    assert model.fit(frame).n_steps_ < 10_000
+
+
+def test_the_recipe_survives_save_and_load(frame, fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    again = LatentODE.load(tmp_path / "m")
+    assert again.n_steps_ == fitted.n_steps_
+    assert again.get_params()["level"] == "series"
+    pd.testing.assert_frame_equal(
+        fitted.predict(frame, num_samples=5), again.predict(frame, num_samples=5)
+    )

@@ -222,3 +222,56 @@ def test_cosine_schedule_without_a_budget_is_refused(tmp_path):
 def test_bad_schedules_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LatentODEModule(1, **TINY, **kwargs)
+
+
+def test_a_conditioning_range_gives_each_series_its_own_share():
+    g = torch.Generator().manual_seed(0)
+    items = [
+        SeriesItem(i, torch.linspace(0, 1, 40), torch.randn(40, 1), torch.ones(40, 1))
+        for i in range(200)
+    ]
+    cond, _ = split_items(
+        items, "interpolation", cond_fraction=(0.3, 1.0), extrap_cut=0.5, generator=g
+    )
+    counts = cond.lengths.double()
+    assert counts.min() >= 12 and counts.max() <= 40
+    assert counts.min() <= 16 and counts.max() >= 36  # the whole range is used
+    assert counts.std() > 5
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ((0.8, 0.3), "must have low <= high"),
+        ((0.2, 1.5), r"must be in \(0, 1\]"),
+        ((0.1, 0.2, 0.3), r"a \(low, high\) pair"),
+        (0.0, "must be > 0"),
+    ],
+)
+def test_bad_conditioning_shares_are_refused(value, match):
+    with pytest.raises(ValueError, match=match):
+        IrregularTimeSeriesDataModule("periodic", cond_fraction=value)
+
+
+def test_a_non_finite_gradient_stops_training_with_the_fixes(tmp_path):
+    from latentode.lightning import NonFiniteLossError
+
+    dm = IrregularTimeSeriesDataModule(
+        "periodic", dataset_kwargs={"n_series": 8, "n_points": 10}, batch_size=4, seed=0
+    )
+    module = LatentODEModule(1, **TINY, gradient_clip=1.0)
+    weight = module.model.decoder.readout.weight
+    weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    trainer = pl.Trainer(
+        max_steps=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"gradient became inf at step 0.*lower learning"):
+        trainer.fit(module, dm)
+    assert torch.isfinite(weight).all()  # the step was refused, not taken
