@@ -14,7 +14,7 @@ from latentode.cli import main
 from latentode.estimator import LatentODE
 
 CONFIGS = Path(__file__).parent.parent / "configs"
-DEMO_SERIES, DEMO_STEPS = "80", "400"  # about 20 s on one core
+DEMO_SERIES, DEMO_STEPS = "80", "400"  # about 15 s on one core
 
 
 def test_demo_beats_the_baselines_and_writes_its_outputs(tmp_path, capsys):
@@ -22,13 +22,16 @@ def test_demo_beats_the_baselines_and_writes_its_outputs(tmp_path, capsys):
     argv = ["demo", "--series", DEMO_SERIES, "--steps", DEMO_STEPS, "--quiet", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "against the noise-free curve" in printed
-    assert "interpolation: all features" in printed and "extrapolation: all features" in printed
+    assert "against the noise-free curves" in printed
+    assert "interpolation: all features" in printed
+    assert "extrapolation: all features" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] >= int(DEMO_STEPS)
-    # Forecasting the last 30% of a held-out sinusoid's window, the model must beat every
-    # baseline (LOCF, a linear trend, the population mean curve); a model that ignored its
-    # input would forecast the population mean.
+    # Forecasting the last 30% of held-out subjects' windows, the model must beat every
+    # baseline (LOCF, a linear trend through the last 3 samples, the population mean curve):
+    # 0.46 when written. Interpolation is left to tests/estimator/test_learning.py, which
+    # scores more points (16 subjects leave about 30 here) and shows the same model losing
+    # once it ignores its latent state.
     assert metrics["extrapolation_ratio_to_best_baseline"] < 0.8
     comparison = pd.read_csv(out / "comparison.csv")
     assert set(comparison["method"]) == {"latentode", "linear", "locf", "trend", "mean"}

@@ -24,6 +24,9 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
 }
 
+MAX_SKIPPED_STEPS = 10
+"""Consecutive steps with a non-finite gradient after which training stops."""
+
 LR_SCHEDULES = ("constant", "cosine")
 """``"cosine"`` decays the learning rate over the trainer's whole step budget."""
 
@@ -74,6 +77,7 @@ class LatentODEModule(pl.LightningModule):
 
     Attributes:
         kl_weight: β multiplying the KL term; set by :class:`~latentode.lightning.KLAnnealing`.
+        skipped_steps: Optimiser steps skipped because their gradient was not finite.
     """
 
     def __init__(
@@ -142,6 +146,8 @@ class LatentODEModule(pl.LightningModule):
             level=level,
         )
         self.kl_weight = 1.0
+        self.skipped_steps = 0  # optimiser steps skipped for a non-finite gradient
+        self._skipped_in_a_row = 0
 
     def setup(self, stage: str) -> None:
         """Before fitting, start a new Poisson head at the data's mean event rates.
@@ -234,23 +240,32 @@ class LatentODEModule(pl.LightningModule):
             self.log("train/nfe_backward", float(sum(s.nfe_backward for s in stats)))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Clip the gradients (``gradient_clip``), and refuse a step with non-finite ones.
+        """Clip the gradients (``gradient_clip``), and skip a step whose gradient is not finite.
 
-        A finite loss can still have an infinite or NaN gradient (an exploding solve); one such
-        step would write NaN into every weight, and the next forward would fail somewhere deep
-        inside torch. Stopping here names the cause and the fixes instead.
+        A finite loss can still have an infinite or NaN gradient when one batch's dynamics turn
+        stiff; one such step would write NaN into every weight. That step is skipped (every
+        gradient set to None, so the optimiser leaves the weights and its moments alone) and
+        counted in ``skipped_steps``; after :data:`MAX_SKIPPED_STEPS` in a row training stops
+        with :class:`NonFiniteLossError`, naming the fixes.
         """
         clip = self.hparams.get("gradient_clip")
         params = [p for p in self.parameters() if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, math.inf if clip is None else clip)
-        if not bool(torch.isfinite(norm)):
+        if bool(torch.isfinite(norm)):
+            self._skipped_in_a_row = 0
+            return
+        for p in params:
+            p.grad = None
+        self.skipped_steps += 1
+        self._skipped_in_a_row += 1
+        if self._skipped_in_a_row >= MAX_SKIPPED_STEPS:
             hp = self.hparams
             raise NonFiniteLossError(
-                f"the gradient became {float(norm)} at step {self.trainer.global_step} (epoch "
-                f"{self.current_epoch}) with a finite loss: the learned dynamics exploded. "
-                f"Fixes: a lower learning rate (lr={hp.lr}), tighter solver tolerances "
-                f"(rtol={hp.rtol}, atol={hp.atol}), or a stronger gradient clip "
-                f"(gradient_clip={clip})"
+                f"the gradient was {float(norm)} in {self._skipped_in_a_row} steps in a row, up "
+                f"to step {self.trainer.global_step} (epoch {self.current_epoch}), with a finite "
+                f"loss: the learned dynamics exploded. Fixes: a lower learning rate "
+                f"(lr={hp.lr}), tighter solver tolerances (rtol={hp.rtol}, atol={hp.atol}), or "
+                f"a stronger gradient clip (gradient_clip={clip})"
             )
 
     def training_step(self, batch, batch_idx):

@@ -131,11 +131,11 @@ def split_items(
     shares = _fractions(cond_fraction, len(items), generator)
     if task == "interpolation":
         pairs = [
-            _interpolation(it, f, generator, held_out)
-            for it, f in zip(items, shares, strict=True)
+            _interpolation(it, f, generator, held_out) for it, f in zip(items, shares, strict=True)
         ]
     else:
         pairs = [
-            _extrapolation(it, extrap_cut, f, generator) for it, f in zip(items, shares, strict=True)
+            _extrapolation(it, extrap_cut, f, generator)
+            for it, f in zip(items, shares, strict=True)
         ]
     return collate([c for c, _ in pairs]), collate([t for _, t in pairs])
