@@ -378,11 +378,17 @@ class LatentODE(BaseEstimator):
             "accelerator",
             "callbacks",
             "gradient_clip_val",
+            "check_val_every_n_epoch",
+            "val_check_interval",
+            "limit_train_batches",
+            "accumulate_grad_batches",
         } & set(self.trainer_kwargs or {})
         if reserved:
             raise ValueError(
-                f"set {', '.join(sorted(reserved))} through the estimator's own parameters, "
-                "not trainer_kwargs"
+                f"`trainer_kwargs` may not set {', '.join(sorted(reserved))}: the estimator "
+                "sets them from its own parameters (the budget max_steps / max_epochs / "
+                "max_time, batch_size, gradient_clip, accelerator) and its training plan; set "
+                "those instead"
             )
         if not isinstance(self.accelerator, str):
             raise TypeError(f"`accelerator` must be a string; got {self.accelerator!r}")
@@ -519,21 +525,18 @@ class LatentODE(BaseEstimator):
             batch_size=self.batch_size,
             max_steps=self.max_steps,
             max_epochs=self.max_epochs,
-            kl_warmup=float(self.kl_warmup),
         )
         dm.batch_size = plan.batch_size
         # The kept weights are those of the validation check with the lowest error on the
         # held-out points of the validation series: what a user measures. Checks while β is
         # still rising count for nothing (see BestWeights).
         best = BestWeights(
-            "val/mse",
-            min_step=plan.warmup_steps,
-            patience=self.early_stopping_patience,
+            "val/mse", min_share=float(self.kl_warmup), patience=self.early_stopping_patience
         )
         callbacks: list[pl.Callback] = [
             # β rises over the first share of the budget: a fast rise pulls the posterior onto
             # the prior before the decoder has learned to use z0 (posterior collapse).
-            KLAnnealing(end=float(self.kl_weight), n_steps=max(1, plan.warmup_steps)),
+            KLAnnealing(end=float(self.kl_weight), share=float(self.kl_warmup)),
             NonFiniteGuard(),
         ]
         if folder is not None:
@@ -550,10 +553,8 @@ class LatentODE(BaseEstimator):
                 dm.n_features, **self._module_kwargs(), n_event_kinds=len(kinds or ())
             )
             trainer = pl.Trainer(
-                max_steps=plan.max_steps,
-                max_epochs=plan.max_epochs,
+                **plan.trainer_kwargs(),
                 max_time=None if self.max_time is None else timedelta(seconds=self.max_time),
-                check_val_every_n_epoch=plan.val_every_n_epochs,
                 accelerator=self.accelerator,
                 callbacks=callbacks,
                 logger=False,
@@ -703,6 +704,7 @@ class LatentODE(BaseEstimator):
             best_epoch=None,
             best_val_loss=None,
             n_epochs=module.current_epoch,
+            n_steps=module.global_step if module._trainer is not None else None,
             event_kinds=kinds,
             event_source=source,
         )
@@ -1261,7 +1263,8 @@ class LatentODE(BaseEstimator):
         An importance-weighted lower bound (IWAE, ``n_samples`` draws) of ``log p(x)`` for
         each series, conditioned on and scoring all its observations, divided by its number of
         observed values, averaged over series; in the units of the data (the feature scaling's
-        Jacobian is accounted for).
+        Jacobian is accounted for). With ``level="series"`` each series' level is integrated
+        out under the prior fitted to the training series, not fitted to the points scored.
         """
         self._check_fitted()
         k = self._check_num_samples(n_samples, "n_samples")
@@ -1272,10 +1275,9 @@ class LatentODE(BaseEstimator):
         with torch.no_grad():
             for rows in self._chunks(len(ds), max(s.n_obs for s in ds.series), k):
                 batch = ds.batch(list(rows))
-                q, anchor = model.encode(batch)
+                q, _ = model.encode(batch)
                 z0 = q.loc + q.scale * self._noise([ds.ids[i] for i in rows], k, self._seed)
-                mean = model.decode(z0, batch.times, anchor)  # (K, B, T, F)
-                log_lik = model.head.log_likelihood(mean, batch.values, batch.mask)  # (K, B)
+                log_lik = model.log_likelihood(z0, batch)  # (K, B)
                 prior = Normal(torch.zeros_like(q.loc), 1.0)
                 log_ratio = (prior.log_prob(z0) - q.log_prob(z0)).sum(-1)  # (K, B)
                 bound = torch.logsumexp(log_lik + log_ratio, 0) - math.log(k)  # (B,)
@@ -1379,7 +1381,7 @@ class LatentODE(BaseEstimator):
             )
         _check_config_keys(config, config_file)
         try:
-            model = cls(**config["params"])
+            model = cls(**{**_LEGACY_PARAMS, **config["params"]})
             model._check_params()
             hparams = dict(config["module_hparams"])
             accepted = set(inspect.signature(LatentODEModule.__init__).parameters) - {"self"}
@@ -1433,6 +1435,20 @@ _CONFIG_KEYS = {
 }
 # absent in models saved before them
 _OPTIONAL_CONFIG_KEYS = {"event_kinds", "event_source", "n_steps"}
+
+# Parameters added after models were first saved, with the values that describe how a model
+# saved before them was trained (so get_params and clone reproduce that model's recipe).
+_LEGACY_PARAMS = {
+    "max_steps": None,
+    "max_time": None,
+    "optimizer": "adamax",
+    "lr_schedule": "constant",
+    "gradient_clip": None,
+    "kl_warmup": 1 / 3,
+    "kl_weight": 1.0,
+    "level": "none",
+    "time_gaps_per_unit": None,
+}
 
 
 def _check_config_keys(config: dict[str, Any], path: Path) -> None:

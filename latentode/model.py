@@ -318,9 +318,21 @@ class LatentODEModel(nn.Module):
         ref = self.head.log_std
         zeros = torch.zeros(times.shape[0], self.latent_dim, dtype=ref.dtype, device=ref.device)
         z0 = self._draw(zeros, torch.ones_like(zeros), n_samples, generator)
-        # level shifts are drawn after z0, from the same generator: (n_samples, batch, features)
+        # level shifts are drawn after z0, from the same generator, and independently of it:
+        # the prior over shifts is fitted to the training series' shifts at their posterior
+        # means, a simplification (n_samples, batch, n_features)
         shift = self.level.sample_shift(n_samples, times.shape[0], generator=generator, like=z0)
         return self.decoder(z0, times.to(ref.dtype)) + shift.unsqueeze(-2)
+
+    def log_likelihood(self, z0: torch.Tensor, batch: IrregularBatch) -> torch.Tensor:
+        """``log p(batch | z0)`` of each series, ``(..., batch)``, for scoring held-out data.
+
+        Decodes ``z0 (..., batch, latent)`` at the batch's own times. With per-series levels
+        the shift is integrated out under its fitted prior instead of being fitted to the very
+        points it scores (:meth:`~latentode.decoders.SeriesLevel.log_likelihood`).
+        """
+        curves = self.decoder(z0, batch.times)  # (..., batch, n_times, n_features)
+        return self.level.log_likelihood(curves, batch.values, batch.mask, self.head)
 
     @torch.no_grad()
     def fit_level_prior(self, batches: Iterable[IrregularBatch]) -> None:

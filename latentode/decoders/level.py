@@ -25,6 +25,7 @@ observed gets no shift, and the latent carries its level as in the classic model
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -94,6 +95,17 @@ class NoLevel(nn.Module):
         """``(n_samples, batch, n_features)`` shifts for prior samples: 0 here."""
         return like.new_zeros(n_samples, batch, self.n_features)
 
+    def log_likelihood(
+        self, curves: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, head: nn.Module
+    ) -> torch.Tensor:
+        """``log p(values | curves)`` of each series, ``(..., batch)``, for scoring.
+
+        ``curves`` are the decoded means ``(..., batch, n_times, n_features)`` before any
+        shift; ``head`` is the model's :class:`~latentode.heads.GaussianHead`. Here: the head's
+        likelihood of the curves themselves.
+        """
+        return head.log_likelihood(curves, values, mask)
+
 
 class SeriesLevel(NoLevel):
     """Each series' level as a profiled random intercept (see the module docstring).
@@ -138,18 +150,52 @@ class SeriesLevel(NoLevel):
     def sample_shift(
         self, n_samples: int, batch: int, *, generator: torch.Generator | None, like: torch.Tensor
     ) -> torch.Tensor:
-        eps = torch.randn((n_samples, batch, self.n_features), generator=generator)
-        eps = eps.to(device=like.device, dtype=like.dtype)
+        """Shifts for prior samples, drawn from the fitted prior, independently of ``z0``."""
+        eps = torch.randn(
+            (n_samples, batch, self.n_features),
+            generator=generator,
+            dtype=like.dtype,
+            device=like.device,
+        )
         tril = self.prior_scale_tril.to(like.dtype)
         return self.prior_loc.to(like.dtype) + eps @ tril.T  # (n_samples, batch, n_features)
+
+    def log_likelihood(
+        self, curves: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, head: nn.Module
+    ) -> torch.Tensor:
+        """``log p(values | curves)`` with each series' shift integrated out, ``(..., batch)``.
+
+        The profiled shift fits the very points it is computed from, so scoring those points
+        with it would reward any level, however far from the training data. For a score, the
+        shift is a random intercept instead: ``δ_f ~ N(μ_f, τ_f²)`` from the fitted prior
+        (its mean and the diagonal of its covariance), added to every entry of feature ``f``.
+        Per series and feature, ``n`` observed entries with residuals ``e = x − curve − μ``
+        are then jointly Gaussian with covariance ``σ² I + τ² 1 1ᵀ``, whose log-density is
+        closed-form: ``−½ [n log 2π + (n − 1) log σ² + log(σ² + n τ²)
+        + (Σe² − τ² (Σe)² / (σ² + n τ²)) / σ²]``.
+        """
+        var = head.std.to(curves.dtype) ** 2  # (n_features,)
+        tau2 = (self.prior_scale_tril.to(curves.dtype) ** 2).sum(-1)  # (n_features,)
+        observed = mask > 0
+        # (..., batch, n_times, n_features): residuals around the prior's mean shift
+        e = torch.where(observed, values - curves - self.prior_loc.to(curves.dtype), 0.0)
+        n = mask.to(curves.dtype).sum(-2)  # (batch, n_features)
+        s1, s2 = e.sum(-2), (e**2).sum(-2)  # (..., batch, n_features)
+        denom = var + n * tau2
+        quad = (s2 - tau2 * s1**2 / denom) / var
+        log_det = (n - 1) * torch.log(var) + torch.log(denom)
+        per_feature = -0.5 * (n * math.log(2 * math.pi) + log_det + quad)
+        return torch.where(n > 0, per_feature, 0.0).sum(-1)
 
     @torch.no_grad()
     def fit_prior(self, shifts: torch.Tensor, seen: torch.Tensor) -> None:
         """Fit the prior over shifts to those of training series, ``(n_series, n_features)``.
 
-        ``seen`` (same shape) marks shifts that exist (the feature was observed); the others
-        count as 0, which shrinks the covariance a little and keeps it positive definite. A
-        small ridge keeps the factor finite for a feature that never varies.
+        ``seen`` (same shape) marks shifts that exist (the feature was observed). Each
+        feature's mean and variance come from its seen shifts alone; the correlations from
+        the shifts with unseen ones set to their feature's mean, rescaled to those variances,
+        so the covariance stays positive semi-definite. A small ridge keeps the factor finite
+        for a feature that never varies.
         """
         if shifts.ndim != 2 or shifts.shape[1] != self.n_features or shifts.shape[0] < 1:
             raise ValueError(
@@ -159,10 +205,15 @@ class SeriesLevel(NoLevel):
             raise ValueError(
                 f"`seen` must match `shifts` {tuple(shifts.shape)}; got {tuple(seen.shape)}"
             )
-        x = torch.where(seen > 0, shifts, 0.0).double()  # (n_series, n_features)
-        loc = x.mean(dim=0)
-        centered = x - loc
+        x, ok = shifts.double(), seen > 0
+        counts = ok.sum(0)  # (n_features,)
+        loc = torch.where(ok, x, 0.0).sum(0) / counts.clamp_min(1)  # 0 for a feature never seen
+        filled = torch.where(ok, x, loc)  # (n_series, n_features)
+        centered = filled - loc
         cov = centered.T @ centered / max(x.shape[0] - 1, 1)  # (n_features, n_features)
+        var = (torch.where(ok, centered, 0.0) ** 2).sum(0) / (counts - 1).clamp_min(1)
+        ratio = torch.where(cov.diagonal() > 0, (var / cov.diagonal()).sqrt(), 0.0)
+        cov = ratio[:, None] * cov * ratio[None, :]  # a congruence: still PSD, seen variances
         cov = cov + 1e-6 * torch.eye(self.n_features, dtype=cov.dtype, device=cov.device)
         self.prior_loc.copy_(loc.to(self.prior_loc.dtype))
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov).to(self.prior_scale_tril.dtype))

@@ -20,29 +20,13 @@ class GaussianHead(nn.Module):
         std: Observation std, the same for every feature at the start. Default 0.01, the
             setting of Rubanova et al. on the periodic toy.
         learn_std: Learn one std per feature (as a log-parameter); else it is a fixed buffer.
-        min_std: A floor under a learned std: ``std = sqrt(exp(log_std)² + min_std²)``, so a
-            feature the model fits (almost) exactly cannot drive its likelihood to infinity.
-            Default 0 (no floor).
     """
 
-    def __init__(
-        self,
-        n_features: int,
-        *,
-        std: float = 0.01,
-        learn_std: bool = False,
-        min_std: float = 0.0,
-    ) -> None:
+    def __init__(self, n_features: int, *, std: float = 0.01, learn_std: bool = False) -> None:
         super().__init__()
         n_features = check_int("n_features", n_features, minimum=1)
         std = check_real("std", std, positive=True)
-        self.min_std = check_real("min_std", min_std, nonnegative=True)
-        if self.min_std >= std:
-            raise ValueError(
-                f"`min_std` must be below the starting `std` ({std}); got {self.min_std}"
-            )
-        # start at `std` itself, floor included
-        log_std = torch.full((n_features,), 0.5 * math.log(std**2 - self.min_std**2))
+        log_std = torch.full((n_features,), math.log(std))
         if check_bool("learn_std", learn_std):
             self.log_std = nn.Parameter(log_std)
         else:
@@ -50,8 +34,8 @@ class GaussianHead(nn.Module):
 
     @property
     def std(self) -> torch.Tensor:
-        """``(n_features,)`` current std, floor included."""
-        return (torch.exp(2.0 * self.log_std) + self.min_std**2).sqrt()
+        """``(n_features,)`` current std."""
+        return self.log_std.exp()
 
     def log_likelihood(
         self, mean: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
@@ -66,8 +50,7 @@ class GaussianHead(nn.Module):
         Returns:
             ``(..., batch)`` log-likelihood of each series.
         """
-        std = self.std.to(mean.dtype)
-        log_std = torch.log(std)
-        z = (torch.where(mask > 0, values, mean) - mean) / std
+        log_std = self.log_std.to(mean.dtype)
+        z = (torch.where(mask > 0, values, mean) - mean) / log_std.exp()
         per_entry = -0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi)
         return (per_entry * mask).sum(dim=(-1, -2))

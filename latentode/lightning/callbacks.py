@@ -13,17 +13,48 @@ from latentode._validation import check_choice, check_int, check_real
 __all__ = ["BestWeights", "KLAnnealing", "NonFiniteGuard", "NonFiniteLossError"]
 
 
+def _steps_of(trainer: pl.Trainer, share: float) -> int:
+    """``share`` of the trainer's optimiser-step budget, in steps."""
+    total = trainer.estimated_stepping_batches
+    if not math.isfinite(total):
+        raise ValueError(
+            "a warm-up given as a share of the budget needs a finite budget: set "
+            "Trainer(max_steps=...) or max_epochs"
+        )
+    return round(share * total)
+
+
+def _check_share(name: str, share: float | None) -> float | None:
+    value = check_real(name, share, nonnegative=True, allow_none=True)
+    if value is not None and value >= 1:
+        raise ValueError(f"`{name}` must be a share of the budget in [0, 1); got {value}")
+    return value
+
+
 class KLAnnealing(pl.Callback):
     """Raise the KL weight β linearly from ``start`` to ``end`` over ``n_steps`` optimiser steps.
 
     Annealing lets the decoder learn to use z0 before the KL pulls the posterior to the prior
-    (avoiding posterior collapse early in training).
+    (avoiding posterior collapse early in training). With ``share``, ``n_steps`` is that share
+    of the trainer's step budget, fixed when training starts.
     """
 
-    def __init__(self, start: float = 0.0, end: float = 1.0, n_steps: int = 1000) -> None:
+    def __init__(
+        self,
+        start: float = 0.0,
+        end: float = 1.0,
+        n_steps: int = 1000,
+        *,
+        share: float | None = None,
+    ) -> None:
         self.start = check_real("start", start, nonnegative=True)
         self.end = check_real("end", end, nonnegative=True)
         self.n_steps = check_int("n_steps", n_steps, minimum=1)
+        self.share = _check_share("share", share)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if self.share is not None:
+            self.n_steps = max(1, _steps_of(trainer, self.share))
 
     def weight(self, step: int) -> float:
         """β after ``step`` optimiser steps."""
@@ -71,6 +102,8 @@ class BestWeights(pl.Callback):
         monitor: Logged metric to watch. Default ``"val/loss"``.
         mode: ``"min"`` or ``"max"``.
         min_step: Optimiser steps before a check may count. Default 0.
+        min_share: Instead of ``min_step``: this share of the trainer's step budget, fixed
+            when training starts.
         patience: Stop training after this many counted checks in a row without a better
             value; None (default) never stops.
 
@@ -86,17 +119,23 @@ class BestWeights(pl.Callback):
         mode: str = "min",
         *,
         min_step: int = 0,
+        min_share: float | None = None,
         patience: int | None = None,
     ) -> None:
         self.monitor = monitor
         self.mode = check_choice("mode", mode, ("min", "max"))
         self.min_step = check_int("min_step", min_step, minimum=0)
+        self.min_share = _check_share("min_share", min_share)
         self.patience = None if patience is None else check_int("patience", patience, minimum=1)
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.best_step: int | None = None
         self.stale = 0  # counted checks since the best one
         self._state: dict[str, torch.Tensor] | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if self.min_share is not None:
+            self.min_step = _steps_of(trainer, self.min_share)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         if trainer.sanity_checking or trainer.global_step < self.min_step:
@@ -120,8 +159,10 @@ class BestWeights(pl.Callback):
             }
             return
         self.stale += 1
-        if self.patience is not None and self.stale >= self.patience:
-            trainer.should_stop = True
+        if self.patience is not None:
+            # every rank must agree, or one would stop while the others wait for it (DDP)
+            stop = trainer.strategy.reduce_boolean_decision(self.stale >= self.patience, all=False)
+            trainer.should_stop = trainer.should_stop or stop
 
     def state_dict(self) -> dict[str, Any]:
         """The best score, epoch, step and weights: saved in checkpoints, for resumed fits."""

@@ -323,15 +323,21 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
 
 def _check_cond_fraction(value: Any) -> float | tuple[float, float]:
     """A share in (0, 1], or a ``(low, high)`` range of them with low <= high."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes):
         if len(value) != 2:
             raise ValueError(
                 f"`cond_fraction` must be a share in (0, 1] or a (low, high) pair; got {value!r}"
             )
-        low, high = (_check_cond_fraction(v) for v in value)
+        low, high = (_check_share(v) for v in value)
         if low > high:
             raise ValueError(f"`cond_fraction` range must have low <= high; got {tuple(value)}")
         return (low, high)
+    return _check_share(value)
+
+
+def _check_share(value: Any) -> float:
+    if isinstance(value, np.generic):
+        value = value.item()
     share = check_real("cond_fraction", value, positive=True)
     if share > 1:
         raise ValueError(f"`cond_fraction` must be in (0, 1]; got {value}")

@@ -205,7 +205,10 @@ class LatentODEModule(pl.LightningModule):
         size = cond.batch_size
         # The ODE-RNN counts its fixed-step evaluations; a GRU encoder makes none.
         nfe_encoder = float(getattr(self.model.encoder, "nfe", 0))
-        self.log(f"{stage}/loss", terms.loss, prog_bar=True, batch_size=size)
+        # Held-out metrics are averaged over every process under DDP, so that model
+        # selection (BestWeights) sees the same number on each rank.
+        sync = stage != "train"
+        self.log(f"{stage}/loss", terms.loss, prog_bar=True, batch_size=size, sync_dist=sync)
         self._last_stats = stats
         if stage == "train" and not self._log_details():
             return terms.loss
@@ -219,6 +222,7 @@ class LatentODEModule(pl.LightningModule):
                 f"{stage}/kl_weight": float(kl_weight),
             },
             batch_size=size,
+            sync_dist=sync,
         )
         if terms.event_log_likelihood is not None:
             self.log(f"{stage}/event_log_likelihood", terms.event_log_likelihood, batch_size=size)

@@ -1,9 +1,11 @@
-"""`TrainingPlan`: batch size, step budget, KL warm-up and validation cadence for one fit.
+"""`TrainingPlan`: batch size, step budget and validation cadence for one fit.
 
 A latent ODE learns per optimiser step, not per epoch: a 20-series panel has a few batches
-an epoch, a 10,000-series one hundreds. So the budget is counted in steps, and everything that
-was once counted in epochs (the KL warm-up, how often to validate, early-stopping patience)
-is counted in steps or in validation checks too.
+an epoch, a 10,000-series one hundreds. So the budget is counted in steps, and what was once
+counted in epochs is counted in steps or validation checks too: the KL warm-up and the checks
+that may not count are shares of the trainer's step budget (``KLAnnealing(share=...)``,
+``BestWeights(min_share=...)``), resolved when training starts, so they follow the budget
+under gradient accumulation or several processes as well.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from latentode._validation import check_int, check_real
+from latentode._validation import check_int
 
 __all__ = ["TrainingPlan", "auto_batch_size", "plan_training"]
 
@@ -27,8 +29,8 @@ class TrainingPlan:
     """How one fit is run.
 
     Attributes:
-        batch_size: Series per optimiser step.
-        steps_per_epoch: Batches in one pass over the training series.
+        batch_size: Series per optimiser step (per process).
+        steps_per_epoch: Batches in one pass over the training series (one process).
         total_steps: The step budget (``max_steps``, capped by ``max_epochs`` epochs), rounded
             up to whole epochs when an epoch is shorter than the budget.
         max_epochs: The trainer's ``max_epochs`` (-1 when the budget ends inside one epoch).
@@ -36,11 +38,12 @@ class TrainingPlan:
             resumes epoch-counted training at an epoch boundary, but step-counted training as
             if interrupted mid-epoch, which replays a batch: whole epochs keep a killed and
             resumed fit bit-identical to an uninterrupted one.
-        warmup_steps: Steps over which the KL weight rises from 0 to 1; validation checks
-            before its end count for nothing.
-        val_every_n_epochs: Epochs between validation checks: about ``n_checks`` checks
-            over the budget, always at an epoch's end (so checkpoints, written after each
-            check, resume at an epoch boundary).
+        val_every_n_epochs: Epochs between validation checks (the trainer's
+            ``check_val_every_n_epoch``): about ``n_checks`` checks over the budget, each at an
+            epoch's end, so that checkpoints (written after each check) resume at an epoch
+            boundary; at most one check an epoch. None when the budget ends inside one epoch.
+        val_check_interval: When the budget ends inside one epoch: steps between checks
+            (the trainer's ``val_check_interval``); else None.
     """
 
     batch_size: int
@@ -48,8 +51,19 @@ class TrainingPlan:
     total_steps: int
     max_epochs: int
     max_steps: int
-    warmup_steps: int
-    val_every_n_epochs: int
+    val_every_n_epochs: int | None
+    val_check_interval: int | None
+
+    def trainer_kwargs(self) -> dict[str, int | None]:
+        """The ``pytorch_lightning.Trainer`` arguments that carry out this plan."""
+        kwargs: dict[str, int | None] = {
+            "max_epochs": self.max_epochs,
+            "max_steps": self.max_steps,
+            "check_val_every_n_epoch": self.val_every_n_epochs,
+        }
+        if self.val_check_interval is not None:
+            kwargs["val_check_interval"] = self.val_check_interval
+        return kwargs
 
 
 def auto_batch_size(n_train: int, max_batch: int = 50) -> int:
@@ -70,7 +84,6 @@ def plan_training(
     batch_size: int | None,
     max_steps: int | None,
     max_epochs: int | None,
-    kl_warmup: float,
     n_checks: int = 50,
 ) -> TrainingPlan:
     """The plan for ``n_train`` training series.
@@ -80,13 +93,13 @@ def plan_training(
         batch_size: Series per step; None picks :func:`auto_batch_size`.
         max_steps: Optimiser-step budget; None leaves the budget to ``max_epochs``.
         max_epochs: Epoch cap; None for none. At least one of the two must be set.
-        kl_warmup: Share of the budget over which the KL weight rises, in [0, 1).
         n_checks: About how many validation checks to run over the budget.
 
     Returns:
         :class:`TrainingPlan`.
     """
     n_train = check_int("n_train", n_train, minimum=1)
+    n_checks = check_int("n_checks", n_checks, minimum=1)
     if max_steps is None and max_epochs is None:
         raise ValueError(
             "give a training budget: max_steps (optimiser steps) or max_epochs, or both"
@@ -99,22 +112,24 @@ def plan_training(
     if max_epochs is not None:
         budgets.append(check_int("max_epochs", max_epochs, minimum=1) * per_epoch)
     budget = min(budgets)
-    warm = check_real("kl_warmup", kl_warmup, nonnegative=True)
-    if warm >= 1:
-        raise ValueError(f"`kl_warmup` must be a share of the budget in [0, 1); got {warm}")
     if budget >= per_epoch:
-        epochs, steps = math.ceil(budget / per_epoch), -1
-        total = epochs * per_epoch
-    else:  # one epoch is more than the budget: stop inside it
-        epochs, steps, total = -1, budget, budget
+        epochs = math.ceil(budget / per_epoch)
+        return TrainingPlan(
+            batch_size=size,
+            steps_per_epoch=per_epoch,
+            total_steps=epochs * per_epoch,
+            max_epochs=epochs,
+            max_steps=-1,
+            val_every_n_epochs=max(1, round(epochs / n_checks)),
+            val_check_interval=None,
+        )
+    # one epoch is more than the budget: stop inside it, and check within it
     return TrainingPlan(
         batch_size=size,
         steps_per_epoch=per_epoch,
-        total_steps=total,
-        max_epochs=epochs,
-        max_steps=steps,
-        warmup_steps=round(warm * total),
-        val_every_n_epochs=max(
-            1, round(total / check_int("n_checks", n_checks, minimum=1) / per_epoch)
-        ),
+        total_steps=budget,
+        max_epochs=-1,
+        max_steps=budget,
+        val_every_n_epochs=None,
+        val_check_interval=max(1, budget // n_checks),
     )

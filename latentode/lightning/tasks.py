@@ -103,7 +103,7 @@ def _fractions(
     cond_fraction: float | tuple[float, float], n: int, generator: torch.Generator | None
 ) -> list[float]:
     """One conditioning share per series: the given one, or uniform in a ``(low, high)`` range."""
-    if isinstance(cond_fraction, tuple):
+    if isinstance(cond_fraction, tuple | list):
         low, high = cond_fraction
         draws = torch.rand(n, generator=generator, dtype=torch.float64)
         return (low + (high - low) * draws).tolist()

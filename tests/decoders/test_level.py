@@ -183,3 +183,55 @@ def test_prior_samples_use_the_fitted_level_spread():
     assert draws.shape == (200, 2, 5, 2)
     # the series' levels are 0, 5, 10 and 15: prior draws must spread over several units
     assert draws.mean(dim=2)[..., 0].std() > 2.0
+
+
+def test_score_likelihood_integrates_the_shift_exactly():
+    """Per series and feature: N(curve + μ, σ² I + τ² 1 1ᵀ) over its observed entries."""
+    from latentode.heads import GaussianHead
+
+    batch = _batch(n_series=3)
+    level = SeriesLevel(2).double()
+    level.prior_loc.copy_(torch.tensor([0.5, -1.0]))
+    level.prior_scale_tril.copy_(torch.tensor([[2.0, 0.0], [0.3, 0.7]]))
+    head = GaussianHead(2, std=0.3).double()
+    curves = torch.randn(4, *batch.values.shape, dtype=torch.float64)  # (S, B, T, F)
+    got = level.log_likelihood(curves, _garbage(batch, 1e9).values, batch.mask, head)
+    tau2 = (level.prior_scale_tril**2).sum(-1)
+    for s in range(4):
+        for b in range(3):
+            total = 0.0
+            for f in range(2):
+                seen = batch.mask[b, :, f] > 0
+                n = int(seen.sum())
+                mean = curves[s, b, seen, f] + level.prior_loc[f]
+                var = head.std[f].double() ** 2
+                cov = var * torch.eye(n, dtype=torch.float64) + tau2[f] * torch.ones(n, n)
+                dist = torch.distributions.MultivariateNormal(mean, cov)
+                total += float(dist.log_prob(batch.values[b, seen, f]))
+            assert got[s, b].item() == pytest.approx(total, rel=1e-7)
+
+
+def test_without_spread_the_score_likelihood_is_the_heads():
+    from latentode.heads import GaussianHead
+
+    batch = _batch()
+    level = SeriesLevel(2).double()
+    level.prior_scale_tril.copy_(torch.eye(2) * 1e-9)
+    head = GaussianHead(2, std=0.2).double()
+    curves = torch.randn(*batch.values.shape, dtype=torch.float64)
+    expected = head.log_likelihood(curves, batch.values, batch.mask)
+    assert torch.allclose(level.log_likelihood(curves, batch.values, batch.mask, head), expected)
+    assert torch.equal(NoLevel(2).log_likelihood(curves, batch.values, batch.mask, head), expected)
+
+
+def test_prior_from_partly_seen_shifts_is_not_pulled_to_zero():
+    g = torch.Generator().manual_seed(0)
+    shifts = 5.0 + 0.1 * torch.randn(4000, 2, generator=g, dtype=torch.float64)
+    seen = torch.ones_like(shifts)
+    seen[::2, 0] = 0.0  # feature 0 seen in half the series
+    shifts[::2, 0] = 0.0
+    level = SeriesLevel(2).double()
+    level.fit_prior(shifts, seen)
+    assert torch.allclose(level.prior_loc, torch.tensor([5.0, 5.0], dtype=torch.float64), atol=0.01)
+    sd = (level.prior_scale_tril**2).sum(-1).sqrt()
+    assert torch.allclose(sd, torch.tensor([0.1, 0.1], dtype=torch.float64), atol=0.01)

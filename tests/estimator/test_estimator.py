@@ -166,9 +166,23 @@ def test_datetime_times_round_trip(fitted):
         ({"latent_dim": 0}, ValueError, r"`latent_dim` must be at least 1"),
         ({"rtol": -1.0}, ValueError, r"`rtol` must be > 0"),
         ({"val_fraction": 1.0}, ValueError, r"`val_fraction` must be in \[0, 1\)"),
-        ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, r"through the estimator's own"),
-        ({"trainer_kwargs": {"gradient_clip_val": 1.0}}, ValueError, r"gradient_clip_val through"),
-        ({"trainer_kwargs": {"max_steps": 10}}, ValueError, r"max_steps through"),
+        ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, r"may not set max_epochs"),
+        (
+            {"trainer_kwargs": {"gradient_clip_val": 1.0}},
+            ValueError,
+            r"may not set gradient_clip_val",
+        ),
+        ({"trainer_kwargs": {"max_steps": 10}}, ValueError, r"may not set max_steps"),
+        (
+            {"trainer_kwargs": {"check_val_every_n_epoch": 5}},
+            ValueError,
+            r"may not set check_val_every_n_epoch",
+        ),
+        (
+            {"trainer_kwargs": {"accumulate_grad_batches": 2}},
+            ValueError,
+            r"may not set accumulate_grad_batches",
+        ),
         ({"trainer_kwargs": [1]}, TypeError, r"`trainer_kwargs` must be a dict"),
         ({"random_state": "zero"}, TypeError, r"`random_state` must be an int"),
         ({"max_steps": None, "max_epochs": None}, ValueError, r"give a training budget"),
@@ -272,4 +286,47 @@ def test_the_recipe_survives_save_and_load(frame, fitted, tmp_path):
     assert again.get_params()["level"] == "series"
     pd.testing.assert_frame_equal(
         fitted.predict(frame, num_samples=5), again.predict(frame, num_samples=5)
+    )
+
+
+def test_score_punishes_levels_far_from_the_training_data(frame, fitted):
+    """The level shift fits any level exactly; score must integrate it out, not reward it."""
+    usual = fitted.score(frame)
+    moved = fitted.score(frame.assign(x=frame["x"] + 50.0))
+    assert moved < usual - 5.0
+    one_point = frame.groupby("id").head(1).assign(x=-55.0)
+    assert fitted.score(one_point) < usual - 5.0
+
+
+def test_a_model_saved_before_the_recipe_loads_with_its_own_parameters(frame, tmp_path):
+    import json
+
+    old_style = {"level": "none", "time_gaps_per_unit": None, "max_epochs": 2, "max_steps": None}
+    model = LatentODE(**{**TINY, **old_style}).fit(frame)
+    model.save(tmp_path / "m")
+    config_file = tmp_path / "m" / "latentode.json"
+    config = json.loads(config_file.read_text())
+    for key in ("max_steps", "max_time", "optimizer", "lr_schedule", "gradient_clip"):
+        del config["params"][key]
+    for key in ("kl_warmup", "kl_weight", "level", "time_gaps_per_unit"):
+        del config["params"][key]
+    for key in ("level", "lr_schedule", "min_lr_ratio", "gradient_clip"):
+        del config["module_hparams"][key]
+    del config["n_steps"]
+    config_file.write_text(json.dumps(config))
+    again = LatentODE.load(tmp_path / "m")
+    params = again.get_params()
+    assert (params["level"], params["time_gaps_per_unit"], params["max_steps"]) == (
+        "none",
+        None,
+        None,
+    )
+    assert (params["kl_weight"], params["lr_schedule"], params["gradient_clip"]) == (
+        1.0,
+        "constant",
+        None,
+    )
+    assert again.n_steps_ is None
+    pd.testing.assert_frame_equal(
+        model.predict(frame, num_samples=5), again.predict(frame, num_samples=5)
     )

@@ -7,6 +7,7 @@ import logging
 import math
 import warnings
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -15,6 +16,7 @@ from latentode.data.collate import SeriesItem
 from latentode.lightning import (
     BestWeights,
     IrregularTimeSeriesDataModule,
+    KLAnnealing,
     LatentODEModule,
     split_items,
 )
@@ -51,22 +53,29 @@ def test_auto_batch_size_gives_small_panels_several_batches(n_train, size):
 
 
 def test_plan_counts_the_budget_in_steps_with_epochs_as_a_cap():
-    plan = plan_training(16, batch_size=None, max_steps=3000, max_epochs=None, kl_warmup=0.2)
+    plan = plan_training(16, batch_size=None, max_steps=3000, max_epochs=None)
     assert (plan.batch_size, plan.steps_per_epoch) == (4, 4)
     assert (plan.total_steps, plan.max_epochs, plan.max_steps) == (3000, 750, -1)
-    assert plan.warmup_steps == 600
     assert plan.val_every_n_epochs == 15  # a check every 60 steps, at an epoch's end
-    rounded = plan_training(20, batch_size=3, max_steps=100, max_epochs=None, kl_warmup=0.2)
+    assert plan.trainer_kwargs() == {
+        "max_epochs": 750,
+        "max_steps": -1,
+        "check_val_every_n_epoch": 15,
+    }
+    rounded = plan_training(20, batch_size=3, max_steps=100, max_epochs=None)
     assert (rounded.steps_per_epoch, rounded.total_steps, rounded.max_epochs) == (7, 105, 15)
-    capped = plan_training(16, batch_size=8, max_steps=3000, max_epochs=10, kl_warmup=0.2)
-    assert (capped.total_steps, capped.max_epochs) == (20, 10)
-    epochs_only = plan_training(16, batch_size=8, max_steps=None, max_epochs=5, kl_warmup=0.0)
-    assert (epochs_only.total_steps, epochs_only.warmup_steps) == (10, 0)
-    assert (
-        plan_training(3, batch_size=50, max_steps=5, max_epochs=None, kl_warmup=0).batch_size == 3
-    )
-    huge = plan_training(100_000, batch_size=None, max_steps=300, max_epochs=None, kl_warmup=0.1)
+    capped = plan_training(16, batch_size=8, max_steps=3000, max_epochs=10)
+    assert (capped.total_steps, capped.max_epochs, capped.val_every_n_epochs) == (20, 10, 1)
+    epochs_only = plan_training(16, batch_size=8, max_steps=None, max_epochs=5)
+    assert epochs_only.total_steps == 10
+    assert plan_training(3, batch_size=50, max_steps=5, max_epochs=None).batch_size == 3
+
+
+def test_a_budget_inside_one_epoch_still_validates():
+    huge = plan_training(100_000, batch_size=None, max_steps=300, max_epochs=None)
     assert (huge.steps_per_epoch, huge.max_epochs, huge.max_steps) == (2000, -1, 300)
+    assert (huge.val_every_n_epochs, huge.val_check_interval) == (None, 6)
+    assert huge.trainer_kwargs()["val_check_interval"] == 6
 
 
 @pytest.mark.parametrize(
@@ -74,15 +83,50 @@ def test_plan_counts_the_budget_in_steps_with_epochs_as_a_cap():
     [
         ({"max_steps": None, "max_epochs": None}, ValueError, "give a training budget"),
         ({"max_steps": 0}, ValueError, "`max_steps` must be at least 1"),
-        ({"kl_warmup": 1.0}, ValueError, r"`kl_warmup` must be a share of the budget"),
-        ({"kl_warmup": -0.1}, ValueError, "`kl_warmup` must be >= 0"),
+        ({"n_checks": 0}, ValueError, "`n_checks` must be at least 1"),
         ({"max_epochs": 1.5}, TypeError, "`max_epochs` must be an integer"),
     ],
 )
 def test_bad_plans_are_refused(kwargs, error, match):
-    args = {"batch_size": None, "max_steps": 100, "max_epochs": None, "kl_warmup": 0.2, **kwargs}
+    args = {"batch_size": None, "max_steps": 100, "max_epochs": None, **kwargs}
     with pytest.raises(error, match=match):
         plan_training(10, **args)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: KLAnnealing(share=1.0), r"`share` must be a share of the budget in \[0, 1\)"),
+        (lambda: KLAnnealing(share=-0.1), "`share` must be >= 0"),
+        (lambda: BestWeights(min_share=1.5), r"`min_share` must be a share of the budget"),
+    ],
+)
+def test_bad_warm_up_shares_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_warm_ups_given_as_shares_follow_the_trainers_budget(tmp_path):
+    annealing = KLAnnealing(end=0.1, share=0.25)
+    best = BestWeights("val/loss", min_share=0.25)
+    trainer = pl.Trainer(
+        max_steps=12,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        callbacks=[annealing, best],
+    )
+    dm = IrregularTimeSeriesDataModule(
+        "periodic", dataset_kwargs={"n_series": 16, "n_points": 10}, batch_size=4, seed=0
+    )
+    module = LatentODEModule(1, **TINY)
+    trainer.fit(module, dm)
+    assert (annealing.n_steps, best.min_step) == (3, 3)
+    assert module.kl_weight == pytest.approx(0.1)
 
 
 def test_cosine_factor_runs_from_one_to_the_floor():
@@ -94,6 +138,14 @@ def test_cosine_factor_runs_from_one_to_the_floor():
     assert all(factor(s) >= factor(s + 1) for s in range(100))
 
 
+class _Strategy:
+    """One process: the reduced decision is the local one (as Lightning's single-device)."""
+
+    @staticmethod
+    def reduce_boolean_decision(decision, all=True):
+        return decision
+
+
 class _Trainer:
     def __init__(self, step, score):
         self.sanity_checking = False
@@ -101,6 +153,7 @@ class _Trainer:
         self.current_epoch = step // 10
         self.callback_metrics = {"val/mse": torch.tensor(score)}
         self.should_stop = False
+        self.strategy = _Strategy()
 
 
 class _Module(torch.nn.Module):
@@ -315,3 +368,20 @@ def test_non_finite_gradients_in_a_row_stop_training_with_the_fixes(tmp_path):
         _trainer_for(tmp_path, 50).fit(module, _dm_small())
     assert module.skipped_steps == MAX_SKIPPED_STEPS
     assert torch.isfinite(weight).all()
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        (((0.2, 0.3), 0.5), TypeError, "`cond_fraction` must be a real number"),
+        (np.array([0.2, 0.9]), None, None),
+        ([0.3, 1.0], None, None),
+    ],
+)
+def test_conditioning_share_pairs(value, error, match):
+    if error is None:
+        dm = IrregularTimeSeriesDataModule("periodic", cond_fraction=value)
+        assert dm.cond_fraction == (float(value[0]), float(value[1]))
+        return
+    with pytest.raises(error, match=match):
+        IrregularTimeSeriesDataModule("periodic", cond_fraction=value)
