@@ -28,6 +28,12 @@ from torch.distributions import Normal
 
 from latentode import __version__
 from latentode._validation import check_bool, check_choice, check_int, check_real
+from latentode.calibration import (
+    TASK_BANDS,
+    calibration_table,
+    conformal_factors,
+    held_out_points,
+)
 from latentode.core.solver import METHODS
 from latentode.data import (
     FeatureScaler,
@@ -38,7 +44,8 @@ from latentode.data import (
     frame_to_series,
 )
 from latentode.data.collate import _pad_repeating_last
-from latentode.data.events import _plain
+from latentode.data.events import _plain, frame_to_events
+from latentode.data.transforms import FeatureTransform
 from latentode.decoders import LEVELS
 from latentode.encoders import ENCODERS
 from latentode.heads.poisson import sample_thinning
@@ -65,6 +72,7 @@ _WEIGHTS_FILE = "weights.pt"
 _FORMAT_VERSION = 1
 _MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
 _MAX_SERIES_PER_CHUNK = 200
+INTERVALS = ("predictive", "mean")
 # Conditioning shares drawn per series in training: a model trained on one share learns to
 # expect that many points and does worse when a user gives it all of theirs.
 _COND_FRACTION = {"interpolation": (0.3, 1.0), "extrapolation": (0.5, 1.0)}
@@ -213,6 +221,20 @@ class LatentODE(BaseEstimator):
         the training series: dense series get long model windows, in which a vector field of
         order one has room to move, and sparse series short ones. None maps the longest
         training span to one unit.
+    conformal : bool, default=False
+        After fitting the predictive noise, also widen (or narrow) each feature's bands by a
+        split-conformal factor, per task band (interpolation inside a series' window,
+        extrapolation past it), so that the 90% band covers 90% of the validation series'
+        held-out points: bands then hold their level even where the model fits badly, at the
+        price of the validation series' size (at least 10 points per feature and band).
+    transforms : dict or None, default=None
+        Per-feature transforms, e.g. ``{"conc": "log"}``: ``"log"`` (values > 0), ``"logit"``
+        (values in (0, 1)) or an increasing ``(forward, inverse)`` pair of numpy functions.
+        The model fits the transformed values; means, bands and samples come back in the
+        feature's own units and domain. A value outside a transform's domain is refused,
+        naming the rows. Function pairs cannot be saved. (Named ``transforms``, not
+        ``transform``: scikit-learn treats an estimator with a ``transform`` attribute as a
+        transformer.)
 
     Attributes
     ----------
@@ -233,6 +255,18 @@ class LatentODE(BaseEstimator):
         Epochs trained.
     n_steps_ : int or None
         Optimiser steps trained (None for models saved before it was recorded).
+    calibration_ : DataFrame or None
+        Coverage of the 50% and 90% predictive bands on held-out points of the validation
+        series (the training series without validation), by task band (``interpolation``:
+        25% of interior points hidden; ``extrapolation``: the last 30% of each span) and
+        feature (and ``"all"``): columns ``series, task, feature, n, coverage_50,
+        coverage_90``. The same points fitted the predictive noise, so this is an in-sample
+        audit; ``latentode.evaluate.compare`` on other series is the out-of-sample one.
+    conformal_ : list or None
+        The conformal factors ``(n_features, 2)`` (interpolation, extrapolation), with
+        ``conformal=True``.
+    transforms_ : FeatureTransform
+        The fitted feature transforms (none when ``transforms`` is None).
     event_kinds_ : list or None
         The modelled event kinds (None without ``poisson``).
     event_source_ : {"observations", "events"} or None
@@ -285,6 +319,8 @@ class LatentODE(BaseEstimator):
         event_weight: float = 1.0,
         level: str = "series",
         time_gaps_per_unit: float | None = 4.0,
+        conformal: bool = False,
+        transforms: dict[str, Any] | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.encoder = encoder
@@ -320,6 +356,8 @@ class LatentODE(BaseEstimator):
         self.event_weight = event_weight
         self.level = level
         self.time_gaps_per_unit = time_gaps_per_unit
+        self.conformal = conformal
+        self.transforms = transforms
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -394,6 +432,7 @@ class LatentODE(BaseEstimator):
             raise TypeError(f"`accelerator` must be a string; got {self.accelerator!r}")
         check_choice("level", self.level, LEVELS)
         check_real("time_gaps_per_unit", self.time_gaps_per_unit, positive=True, allow_none=True)
+        check_bool("conformal", self.conformal)
         check_bool("poisson", self.poisson)
         check_real("event_weight", self.event_weight, nonnegative=True)
         if self.event_kinds is not None:
@@ -499,6 +538,10 @@ class LatentODE(BaseEstimator):
                     f"{type(frame).__name__}. Convert wide arrays with pandas first"
                 )
         seed = _as_seed(self.random_state)
+        transform = self._fit_transform(df, id_col, time_col, value_cols)
+        df = transform.apply(df, id_col, time_col)
+        if val_df is not None:
+            val_df = transform.apply(val_df, id_col, time_col)
         dm = IrregularTimeSeriesDataModule(
             _canonical_order(df, id_col),
             val_data=val_df,
@@ -571,6 +614,8 @@ class LatentODE(BaseEstimator):
             trainer.fit(module, dm, ckpt_path=resume_from)
         best.restore(module)
         module.fit_level_prior(dm)  # again: the kept weights may be an earlier step's
+        module.eval()
+        calibration, conformal = self._calibrate(module.model, dm, seed)
         return self._set_fitted(
             module,
             dm.dataset.fmt,
@@ -583,7 +628,45 @@ class LatentODE(BaseEstimator):
             n_steps=trainer.global_step,
             event_kinds=kinds,
             event_source=source,
+            calibration=calibration,
+            conformal=conformal,
+            transform=transform,
         )
+
+    def _fit_transform(
+        self, df: Any, id_col: Any, time_col: Any, value_cols: Sequence[str] | None
+    ) -> FeatureTransform:
+        """The feature transforms of ``self.transforms`` for the features of ``df``."""
+        if value_cols is not None:
+            features = list(value_cols)
+        elif isinstance(df, pd.DataFrame):
+            features = [c for c in df.columns if c not in (id_col, time_col)]
+        else:
+            features = []  # not a frame: the data layer refuses it with its own message
+        return FeatureTransform(self.transforms, features)
+
+    def _calibrate(
+        self, model: Any, dm: IrregularTimeSeriesDataModule, seed: int
+    ) -> tuple[pd.DataFrame | None, list[list[float]] | None]:
+        """Fit the predictive noise on held-out points; measure, and optionally fix, coverage.
+
+        The points are interior points and the last 30% of the span of the validation series
+        (the training series when there are none, which flatters the bands). Returns the
+        ``calibration_`` table and the conformal factors (None unless ``conformal``).
+        """
+        split = dm.split["val"] or dm.split["train"]
+        points = held_out_points(model, [dm.dataset[i] for i in split], seed=seed % (2**31))
+        if points is None:  # every series too short to hide a point: the floor alone
+            return None, None
+        curve = points.curves.mean(0)
+        model.noise.fit(points.residuals, points.spread, points.distance, points.feature, curve)
+        std = model.noise.std_at(points.distance, points.feature, curve)
+        names = list(dm.dataset.fmt.value_cols)
+        dof = model.noise.dof
+        factors = conformal_factors(points, std, len(names), dof) if self.conformal else None
+        table = calibration_table(points, std, names, factors, dof)
+        table.insert(0, "series", "validation" if dm.split["val"] else "training")
+        return table, None if factors is None else factors.tolist()
 
     def _resolve_kinds(
         self, dm: IrregularTimeSeriesDataModule
@@ -616,6 +699,9 @@ class LatentODE(BaseEstimator):
         n_steps: int | None = None,
         event_kinds: list[Hashable] | None = None,
         event_source: str | None = None,
+        calibration: pd.DataFrame | None = None,
+        conformal: list[list[float]] | None = None,
+        transform: FeatureTransform | None = None,
     ) -> LatentODE:
         """Set every fitted attribute at once (fit, from_lightning and load share it)."""
         n_kinds = module.hparams.get("n_event_kinds", 0) or 0
@@ -638,6 +724,9 @@ class LatentODE(BaseEstimator):
         self.best_val_loss_ = best_val_loss
         self.n_epochs_ = n_epochs
         self.n_steps_ = n_steps
+        self.calibration_ = calibration
+        self.conformal_ = conformal
+        self.transforms_ = transform if transform is not None else FeatureTransform(None, [])
         self._seed = seed
         return self
 
@@ -714,8 +803,14 @@ class LatentODE(BaseEstimator):
     def _check_fitted(self) -> None:
         check_is_fitted(self, "module_")
 
-    def _encode_frame(self, df: pd.DataFrame) -> IrregularDataset:
-        """A new frame → a dataset in the fitted layout, scaling and time origins."""
+    def _encode_frame(
+        self, df: pd.DataFrame, events: pd.DataFrame | None = None
+    ) -> IrregularDataset:
+        """A new frame → a dataset in the fitted layout, scaling and time origins.
+
+        ``events`` (a frame as in ``fit``) are attached to the series, for models whose
+        events came from an events frame.
+        """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"`df` must be a pandas DataFrame; got {type(df).__name__}")
         fmt = self.format_
@@ -728,9 +823,22 @@ class LatentODE(BaseEstimator):
             )
         # Series in id order, whatever the row order: the batch (and with it the solver's
         # error norm and steps) is then the same for any ordering of the same series.
+        df = self.transforms_.apply(df, fmt.id_col, fmt.time_col)
         series, _ = frame_to_series(_canonical_order(df, fmt.id_col), fmt=fmt)
+        event_series = None
+        if events is not None:
+            if self.event_source_ != "events":
+                raise ValueError(
+                    "`events` were given, but this model's events are "
+                    + (
+                        "the observation times of each feature; leave events out"
+                        if self.event_source_ == "observations"
+                        else "absent (it was fitted without poisson=True)"
+                    )
+                )
+            event_series = frame_to_events(events, series, fmt, self.event_kinds_)
         series = [self.feature_scaler_.transform_series(s) for s in series]
-        return IrregularDataset(series, fmt, self.time_scaler_)
+        return IrregularDataset(series, fmt, self.time_scaler_, events=event_series)
 
     def _target_times(self, ds: IrregularDataset, times: Any, horizon: Any) -> list[np.ndarray]:
         """Per series, the user-unit float times to predict at."""
@@ -806,21 +914,38 @@ class LatentODE(BaseEstimator):
         user_times: list[np.ndarray],
         n_samples: int,
         salt: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        *,
+        noise: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Posterior samples for the series ``rows``: ``(S, B, T, F)`` in user units.
 
-        Each series draws its own noise from a seed made of its id and ``salt``, so a series
-        gets the same samples whatever else is in the frame and in whatever row order.
+        Returns the decoded curves, the padded user times ``(B, T)``, the lengths, and with
+        ``noise`` the predictive noise to add to the curves for new observations
+        (:class:`~latentode.heads.predictive.PredictiveNoise`, independent at each time),
+        ``(S, B, T, F)`` in user units (else None). Each series draws its own latent and
+        observation noise from seeds made of its id and ``salt``, so a series gets the same
+        samples whatever else is in the frame and in whatever row order, and the same curves
+        with or without observation noise.
         """
         model = self.module_.model
         batch = ds.batch(list(rows))
         times, padded_user, lengths = self._scaled_times(ds, rows, user_times)  # (B, T)
-        eps = self._noise([ds.ids[i] for i in rows], n_samples, salt)  # (S, B, latent)
+        ids = [ds.ids[i] for i in rows]
+        eps = self._noise(ids, n_samples, salt)  # (S, B, latent)
         with torch.no_grad():
             q, anchor = model.encode(batch)
             draws = model.decode(q.loc + q.scale * eps, times, anchor)  # (S, B, T, F)
-        values = self.feature_scaler_.inverse_transform(draws.double().numpy())  # (S, B, T, F)
-        return values, padded_user, lengths
+            noisy = None
+            if noise:
+                std = model.noise_std(batch, times, draws)  # (S, B, T, F), standardised
+                noisy = draws + self._observation_noise(ids, lengths, draws.shape, salt) * std
+        values = self._to_user(draws)  # (S, B, T, F)
+        return values, padded_user, lengths, None if noisy is None else self._to_user(noisy)
+
+    def _to_user(self, draws: torch.Tensor) -> np.ndarray:
+        """Standardised, transformed model values ``(..., F)`` → the user's units."""
+        scaled = self.feature_scaler_.inverse_transform(draws.double().numpy())
+        return self.transforms_.inverse(scaled)
 
     def _noise(self, ids: list[Hashable], n_samples: int, salt: int) -> torch.Tensor:
         """``(n_samples, len(ids), latent)`` standard normal noise, seeded per series."""
@@ -837,6 +962,22 @@ class LatentODE(BaseEstimator):
             dim=1,
         )
 
+    def _observation_noise(
+        self, ids: list[Hashable], lengths: np.ndarray, shape: torch.Size, salt: int
+    ) -> torch.Tensor:
+        """Unit-scale noise ``shape = (S, B, T, F)``: each feature's t, per series seeded.
+
+        A series draws exactly ``(S, its own n_times, F)`` values (padding stays 0) from a
+        seed of its id and ``salt``, so its noise does not depend on its batch-mates.
+        """
+        noise = self.module_.model.noise
+        n_samples, _, _, n_features = shape
+        out = np.zeros(tuple(shape))
+        for b, (sid, n) in enumerate(zip(ids, lengths, strict=True)):
+            rng = np.random.default_rng(_series_seed(("observation", sid), salt))
+            out[:, b, : int(n)] = noise.standard_draws(rng, (n_samples, int(n), n_features))
+        return torch.as_tensor(out, dtype=torch.float32)
+
     # -- predict -----------------------------------------------------------------------------
 
     def predict(
@@ -847,8 +988,9 @@ class LatentODE(BaseEstimator):
         horizon: Any = None,
         quantiles: Sequence[float] = (0.05, 0.5, 0.95),
         num_samples: int = 100,
+        interval: str = "predictive",
     ) -> pd.DataFrame:
-        """Posterior mean and quantiles of every feature at any times, given observations.
+        """Predictive mean and quantiles of every feature at any times, given observations.
 
         Times inside a series' observed window interpolate; times after it extrapolate.
 
@@ -867,16 +1009,25 @@ class LatentODE(BaseEstimator):
             Quantile levels in (0, 1).
         num_samples : int, default=100
             Posterior samples the mean and quantiles are estimated from.
+        interval : {"predictive", "mean"}, default="predictive"
+            ``"predictive"``: quantiles of a *new observation* at each time: the decoded curve
+            under the posterior plus the predictive noise learned after ``fit`` on held-out
+            points (it grows with the distance to the nearest observation), widened by the
+            conformal factors when the model was fitted with ``conformal=True``. A 90% band
+            (``q0.05``–``q0.95``) is meant to hold 90% of new observations; ``calibration_``
+            says how well it did on the validation series. ``"mean"``: quantiles of the
+            decoded curve alone (where the noise-free signal may be), much narrower.
 
         Returns
         -------
         DataFrame
-            ``id, time``, each feature's posterior mean under its own name, and one column per
-            quantile per feature (``"<feature>_q<level>"``).
+            ``id, time``, each feature's mean under its own name, and one column per quantile
+            per feature (``"<feature>_q<level>"``).
         """
         self._check_fitted()
         levels = self._check_quantiles(quantiles)
         n_samples = self._check_num_samples(num_samples, "num_samples")
+        predictive = check_choice("interval", interval, INTERVALS) == "predictive"
         ds = self._encode_frame(df)
         user_times = self._target_times(ds, times, horizon)
         names = list(self.format_.value_cols)
@@ -884,10 +1035,17 @@ class LatentODE(BaseEstimator):
         frames = []
         max_t = max(t.size for t in user_times)
         for rows in self._chunks(len(ds), max_t, n_samples):
-            values, padded, lengths = self._decode_samples(
-                ds, rows, user_times, n_samples, self._seed
+            curves, padded, lengths, noisy = self._decode_samples(
+                ds, rows, user_times, n_samples, self._seed, noise=predictive
             )
-            stats = [values.mean(axis=0), *np.quantile(values, levels, axis=0)]
+            draws = curves if noisy is None else noisy  # (S, B, T, F)
+            bands = np.quantile(draws, levels, axis=0)  # (Q, B, T, F)
+            if predictive and self.conformal_ is not None:
+                bands = self._widen(bands, np.median(draws, axis=0), ds, rows, padded)
+            # Without a transform the noise has mean 0, and the curves' mean is exact; with
+            # one, a new observation's mean is the back-transformed draws' (e.g. lognormal).
+            mean = (draws if self.transforms_.spec else curves).mean(axis=0)
+            stats = [mean, *bands]
             out = np.concatenate(stats, axis=-1)  # (B, T, F * (1 + n_quantiles))
             frames.append(
                 _arrays_frame(
@@ -895,6 +1053,26 @@ class LatentODE(BaseEstimator):
                 )
             )
         return pd.concat(frames, ignore_index=True)
+
+    def _widen(
+        self,
+        bands: np.ndarray,
+        median: np.ndarray,
+        ds: IrregularDataset,
+        rows: range,
+        padded: np.ndarray,
+    ) -> np.ndarray:
+        """Quantiles ``(Q, B, T, F)`` moved from the median by the conformal factors.
+
+        Each time uses its feature's factor for its task band: interpolation inside the
+        series' observed window, extrapolation outside it.
+        """
+        first = np.array([ds.series[i].times[0] for i in rows])[:, None]  # (B, 1)
+        last = np.array([ds.series[i].times[-1] for i in rows])[:, None]
+        outside = (padded < first) | (padded > last)  # (B, T)
+        factors = np.asarray(self.conformal_)  # (F, n_bands)
+        k = np.where(outside[..., None], factors[:, 1], factors[:, 0])  # (B, T, F)
+        return median + k * (bands - median)
 
     # -- sample ------------------------------------------------------------------------------
 
@@ -905,6 +1083,7 @@ class LatentODE(BaseEstimator):
         *,
         df: pd.DataFrame | None = None,
         random_state: int | np.random.Generator | None = None,
+        noise: bool = True,
     ) -> pd.DataFrame:
         """Draw whole trajectories: new series from the prior, or posterior samples given ``df``.
 
@@ -920,6 +1099,10 @@ class LatentODE(BaseEstimator):
             Observations to condition on.
         random_state : int, numpy Generator or None
             Seeds the draw; the same seed gives the same samples.
+        noise : bool, default=True
+            Draw observations: each path is a decoded curve plus the predictive noise (see
+            :meth:`predict`), independent at each time; for a new series, the noise of an
+            observed time. False draws the curves alone (the same curves, for the same seed).
 
         Returns
         -------
@@ -930,12 +1113,16 @@ class LatentODE(BaseEstimator):
         self._check_fitted()
         n = self._check_num_samples(n_samples, "n_samples")
         seed = _as_seed(random_state)
+        check_bool("noise", noise)
         if df is not None:
             ds = self._encode_frame(df)
             user_times = self._target_times(ds, times, None)
             frames = []
             for rows in self._chunks(len(ds), max(t.size for t in user_times), n):
-                values, padded, lengths = self._decode_samples(ds, rows, user_times, n, seed)
+                curves, padded, lengths, noisy = self._decode_samples(
+                    ds, rows, user_times, n, seed, noise=noise
+                )
+                values = curves if noisy is None else noisy
                 ids = [ds.ids[i] for i in rows]
                 for k in range(n):
                     part = _arrays_frame(ids, padded, values[k], lengths, self.format_, None)
@@ -945,11 +1132,18 @@ class LatentODE(BaseEstimator):
             return out[["sample", *[c for c in out.columns if c != "sample"]]]
         offsets = self._prior_offsets(times)
         scaled = torch.as_tensor(offsets / self.time_scaler_.scale_, dtype=torch.float32)
+        model = self.module_.model
         with torch.no_grad():
-            draws = self.module_.model.sample_prior(
+            draws = model.sample_prior(
                 scaled.unsqueeze(0), n_samples=n, generator=torch.Generator().manual_seed(seed)
             )  # (n, 1, T, F)
-        values = self.feature_scaler_.inverse_transform(draws[:, 0].double().numpy())  # (n, T, F)
+            if noise:  # a new series has no observations: the noise at an observed time
+                std = model.noise.std(torch.zeros_like(draws), draws)  # (n, 1, T, F)
+                eps = self._observation_noise(
+                    ["prior"], np.array([offsets.size]), draws.shape, seed
+                )
+                draws = draws + eps * std
+        values = self._to_user(draws[:, 0])  # (n, T, F)
         fmt = self.format_
         time_values = fmt.float_to_times(offsets) if fmt.time_kind == "numeric" else None
         if time_values is None:
@@ -1257,35 +1451,110 @@ class LatentODE(BaseEstimator):
 
     # -- score -------------------------------------------------------------------------------
 
-    def score(self, df: pd.DataFrame, n_samples: int = 10) -> float:
-        """Mean log-likelihood per observed value of held-out series (higher is better).
+    def score(
+        self, df: pd.DataFrame, n_samples: int = 10, *, events: pd.DataFrame | None = None
+    ) -> float:
+        """Log-likelihood of held-out series per observed value, in nats (higher is better).
 
         An importance-weighted lower bound (IWAE, ``n_samples`` draws) of ``log p(x)`` for
         each series, conditioned on and scoring all its observations, divided by its number of
-        observed values, averaged over series; in the units of the data (the feature scaling's
-        Jacobian is accounted for). With ``level="series"`` each series' level is integrated
-        out under the prior fitted to the training series, not fitted to the points scored.
+        observed values and averaged over series. The density is in the data's own units (the
+        feature scaling's and any ``transforms``' Jacobians are accounted for), so a score
+        changes with the units: compare models on the same data, or read it beside the
+        reference in :meth:`score_details`. The noise is the predictive noise fitted after
+        training; with ``level="series"`` each series' level is integrated out under the
+        prior fitted to the training series, not fitted to the points scored. With
+        ``poisson=True`` the events' log-likelihood is added (the observation times as events,
+        or ``events`` as in ``fit``); :meth:`score_details` reports the two apart.
+        """
+        details = self.score_details(df, n_samples, events=events)
+        return float(details.loc["total", "log_likelihood"])
+
+    def score_details(
+        self, df: pd.DataFrame, n_samples: int = 10, *, events: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """The terms of :meth:`score`, each beside a simple reference, so a number can be read.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by term: ``"values"`` (per observed value), ``"events"`` (per event, given
+            the values; only with ``poisson=True``) and ``"total"`` (values and events, per
+            observed value: what :meth:`score` returns). Columns: ``n`` (values or events
+            scored), ``log_likelihood`` (nats per unit, averaged over series) and
+            ``reference``: for values, independent Gaussians with each feature's training mean
+            and std (a model that knows nothing about time or series); for events, a
+            homogeneous Poisson process with each kind's rate over ``df`` itself.
+
+        Notes
+        -----
+        The bound pays for the posterior's distance from the prior (its KL). Trained with
+        ``kl_weight < 1`` (the default 0.1), posteriors are sharper than the prior explains,
+        which lowers this bound, at times below the reference, while predictions are far
+        better than the reference's; judge predictions with :func:`latentode.evaluate.compare`
+        (CRPS, coverage) and use scores to compare models trained alike.
         """
         self._check_fitted()
         k = self._check_num_samples(n_samples, "n_samples")
-        ds = self._encode_frame(df)
+        if self.event_source_ == "events" and events is None:
+            raise ValueError(
+                "this model learned its intensities from an events frame: pass the series' "
+                "events too (score(df, events=frame of id, time[, kind]))"
+            )
+        ds = self._encode_frame(df, events=events)
         model = self.module_.model
+        poisson = model.poisson is not None
         log_scale = np.log(self.feature_scaler_.scale_)  # (F,)
-        per_series = []
+        parts: dict[str, list[np.ndarray]] = {"values": [], "total": [], "events": []}
+        counts: dict[str, list[np.ndarray]] = {"values": [], "events": []}
+        reference: list[np.ndarray] = []
         with torch.no_grad():
             for rows in self._chunks(len(ds), max(s.n_obs for s in ds.series), k):
                 batch = ds.batch(list(rows))
                 q, _ = model.encode(batch)
                 z0 = q.loc + q.scale * self._noise([ds.ids[i] for i in rows], k, self._seed)
-                log_lik = model.log_likelihood(z0, batch)  # (K, B)
                 prior = Normal(torch.zeros_like(q.loc), 1.0)
                 log_ratio = (prior.log_prob(z0) - q.log_prob(z0)).sum(-1)  # (K, B)
-                bound = torch.logsumexp(log_lik + log_ratio, 0) - math.log(k)  # (B,)
+                values_ll = model.log_likelihood(z0, batch)  # (K, B)
+                events_ll = model.event_log_likelihood(z0, batch) if poisson else 0.0
+                bound_values = torch.logsumexp(values_ll + log_ratio, 0) - math.log(k)  # (B,)
+                bound_total = torch.logsumexp(values_ll + events_ll + log_ratio, 0) - math.log(k)
                 mask = batch.mask.double().numpy()
-                jacobian = (mask * log_scale).sum(axis=(1, 2))  # (B,)
-                n_obs = mask.sum(axis=(1, 2))
-                per_series.append((bound.double().numpy() - jacobian) / n_obs)
-        return float(np.concatenate(per_series).mean())
+                # log p(x) = log p(z) - log(scale) + log|transform'(x)|, z the model's value
+                user = self._to_user(batch.values.unsqueeze(0))[0]  # (B, T, F)
+                slope = np.where(mask > 0, self.transforms_.log_abs_slope(user), 0.0)
+                jacobian = (mask * log_scale).sum(axis=(1, 2)) - slope.sum(axis=(1, 2))  # (B,)
+                values = bound_values.double().numpy() - jacobian
+                total = bound_total.double().numpy() - jacobian
+                parts["values"].append(values)
+                parts["total"].append(total)
+                parts["events"].append(total - values)
+                counts["values"].append(mask.sum(axis=(1, 2)))
+                counts["events"].append(_n_events(batch))
+                z = np.where(mask > 0, batch.values.double().numpy(), 0.0)
+                gauss = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+                reference.append((gauss * mask).sum(axis=(1, 2)) - jacobian)
+        n_values = np.concatenate(counts["values"])
+        n_events = np.concatenate(counts["events"])
+        table = {
+            "values": (n_values, np.concatenate(parts["values"]), np.concatenate(reference)),
+            "total": (n_values, np.concatenate(parts["total"]), None),
+        }
+        if poisson:
+            table["events"] = (n_events, np.concatenate(parts["events"]), None)
+        rows_out = {}
+        for term, (n, nats, ref) in table.items():
+            has = n > 0
+            rows_out[term] = {
+                "n": int(n.sum()),
+                "log_likelihood": float(np.mean(nats[has] / n[has])) if has.any() else np.nan,
+                "reference": np.nan if ref is None else float(np.mean(ref[has] / n[has])),
+            }
+        if poisson:
+            rows_out["events"]["reference"] = _homogeneous_poisson(ds, n_events)
+            rows_out["total"]["reference"] = np.nan
+        frame = pd.DataFrame.from_dict(rows_out, orient="index")
+        return frame.reindex([t for t in ("values", "events", "total") if t in frame.index])
 
     # -- checks of call arguments ----------------------------------------------------------------
 
@@ -1347,6 +1616,11 @@ class LatentODE(BaseEstimator):
             "n_steps": self.n_steps_,
             "event_kinds": _plain_kinds(self.event_kinds_),
             "event_source": self.event_source_,
+            "calibration": None
+            if self.calibration_ is None
+            else {c: _plain(v) for c, v in self.calibration_.to_dict(orient="list").items()},
+            "conformal": self.conformal_,
+            "transforms": self.transforms_.to_dict(),
         }
         try:
             text = json.dumps(config, indent=2)
@@ -1390,7 +1664,7 @@ class LatentODE(BaseEstimator):
                 raise ValueError(f"module_hparams has unknown keys {unknown}")
             module = LatentODEModule(**hparams)
             state = torch.load(weights_file, map_location="cpu", weights_only=True)
-            module.load_state_dict(state)
+            _load_weights(module, state)
             model._set_fitted(
                 module,
                 LongFormat.from_dict(config["format"]),
@@ -1403,6 +1677,11 @@ class LatentODE(BaseEstimator):
                 n_steps=config.get("n_steps"),
                 event_kinds=config.get("event_kinds"),
                 event_source=config.get("event_source"),
+                calibration=_calibration_frame(config.get("calibration")),
+                conformal=_conformal_factors(config.get("conformal"), module),
+                transform=FeatureTransform(
+                    config.get("transforms"), config["format"].get("value_cols", [])
+                ),
             )
         except (
             KeyError,
@@ -1434,7 +1713,47 @@ _CONFIG_KEYS = {
     "n_epochs",
 }
 # absent in models saved before them
-_OPTIONAL_CONFIG_KEYS = {"event_kinds", "event_source", "n_steps"}
+_OPTIONAL_CONFIG_KEYS = {
+    "event_kinds",
+    "event_source",
+    "n_steps",
+    "calibration",
+    "conformal",
+    "transforms",
+}
+# weights a model saved before them lacks; they keep their defaults (a band at the noise floor)
+_OPTIONAL_WEIGHTS = {"model.noise.coef", "model.noise.fitted"}
+
+
+def _load_weights(module: LatentODEModule, state: dict[str, Any]) -> None:
+    """Load ``state`` into ``module``; only the weights added since it was saved may lack."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - _OPTIONAL_WEIGHTS:
+        raise RuntimeError(
+            f"the weights do not match the settings: missing {sorted(missing)}, unexpected "
+            f"{sorted(unexpected)}"
+        )
+
+
+def _calibration_frame(table: Any) -> pd.DataFrame | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ValueError(f"`calibration` must be a mapping of columns; got {type(table).__name__}")
+    return pd.DataFrame(table)
+
+
+def _conformal_factors(factors: Any, module: LatentODEModule) -> list[list[float]] | None:
+    if factors is None:
+        return None
+    array = np.asarray(factors, dtype=np.float64)
+    expected = (module.model.n_features, len(TASK_BANDS))
+    if array.shape != expected or not np.isfinite(array).all() or (array <= 0).any():
+        raise ValueError(
+            f"`conformal` must be {expected} positive finite factors; got shape {array.shape}"
+        )
+    return array.tolist()
+
 
 # Parameters added after models were first saved, with the values that describe how a model
 # saved before them was trained (so get_params and clone reproduce that model's recipe).
@@ -1519,6 +1838,25 @@ def _canonical_order(df: Any, id_col: str) -> Any:
     except TypeError:
         order = np.argsort(ids.astype(str).to_numpy(), kind="stable")
     return df.iloc[order]
+
+
+def _n_events(batch: Any) -> np.ndarray:
+    """``(batch,)`` events of each series: its explicit events, else its observed entries."""
+    if batch.events is not None:
+        return batch.events.mask.double().numpy().sum(axis=1)
+    return batch.mask.double().numpy().sum(axis=(1, 2))
+
+
+def _homogeneous_poisson(ds: IrregularDataset, n_events: np.ndarray) -> float:
+    """Log-likelihood per event of one constant rate, fitted to ``ds`` itself (MLE)."""
+    spans = np.array([s.times[-1] - s.times[0] for s in ds.series])
+    total_events, total_span = float(n_events.sum()), float(spans.sum())
+    if total_events == 0 or total_span <= 0:
+        return float("nan")
+    rate = total_events / total_span
+    per_series = n_events * math.log(rate) - rate * spans
+    has = n_events > 0
+    return float(np.mean(per_series[has] / n_events[has]))
 
 
 def _series_seed(series_id: Hashable, salt: int) -> int:

@@ -18,6 +18,7 @@ from latentode.decoders import LEVELS, Anchor, ODEDecoder
 from latentode.encoders import ENCODERS
 from latentode.heads import GaussianHead, PoissonHead
 from latentode.heads.poisson import poisson_log_likelihood
+from latentode.heads.predictive import PredictiveNoise
 from latentode.losses import LossTerms, latent_ode_loss
 
 __all__ = ["LatentODEModel", "ModelOutput"]
@@ -106,6 +107,8 @@ class LatentODEModel(nn.Module):
             eval_solver=eval_solver,
         )
         self.head = GaussianHead(n_features, std=obs_std, learn_std=learn_std)
+        # the spread of new observations around the curve, fitted after training (predictions)
+        self.noise = PredictiveNoise(n_features)
         self.poisson = (
             PoissonHead(latent_dim, n_event_kinds, hidden=intensity_hidden)
             if n_event_kinds
@@ -327,12 +330,49 @@ class LatentODEModel(nn.Module):
     def log_likelihood(self, z0: torch.Tensor, batch: IrregularBatch) -> torch.Tensor:
         """``log p(batch | z0)`` of each series, ``(..., batch)``, for scoring held-out data.
 
-        Decodes ``z0 (..., batch, latent)`` at the batch's own times. With per-series levels
-        the shift is integrated out under its fitted prior instead of being fitted to the very
-        points it scores (:meth:`~latentode.decoders.SeriesLevel.log_likelihood`).
+        Decodes ``z0 (..., batch, latent)`` at the batch's own times; the noise is
+        :attr:`observation_std`. With per-series levels the shift is integrated out under its
+        fitted prior instead of being fitted to the very points it scores
+        (:meth:`~latentode.decoders.SeriesLevel.log_likelihood`).
         """
         curves = self.decoder(z0, batch.times)  # (..., batch, n_times, n_features)
-        return self.level.log_likelihood(curves, batch.values, batch.mask, self.head)
+        return self.level.log_likelihood(curves, batch.values, batch.mask, self.observation_std)
+
+    def event_log_likelihood(self, z0: torch.Tensor, batch: IrregularBatch) -> torch.Tensor:
+        """``log p(events | z0)`` of each series on its window, ``(..., batch)``.
+
+        The events are the batch's own (``batch.events``) or, without them, each feature's
+        observation times (see :meth:`event_counts`); the window runs from each series' first
+        to its last time.
+        """
+        if self.poisson is None:
+            raise ValueError("this model has no Poisson head (n_event_kinds=0)")
+        times, counts = self.event_counts(batch)
+        z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson)
+        last = batch.max_obs - 1  # padding repeats a series' last time: its window's end
+        compensator = integral[..., last, :] - integral[..., 0, :]  # (..., batch, kinds)
+        return poisson_log_likelihood(self.poisson.log_intensity(z), counts, compensator)
+
+    @property
+    def observation_std(self) -> torch.Tensor:
+        """``(n_features,)`` the noise of a new observation at an observed time: the fitted
+        predictive noise at distance 0 once fitted, else the training head's std."""
+        if bool(self.noise.fitted):
+            return self.noise.std(torch.zeros_like(self.head.std))
+        return self.head.std
+
+    def noise_std(
+        self, cond: IrregularBatch, times: torch.Tensor, curves: torch.Tensor
+    ) -> torch.Tensor:
+        """Scale of the predictive noise around ``curves (..., batch, n_times, n_features)``.
+
+        It grows with each time's distance (``times (batch, n_times)``) to the nearest
+        observation of ``cond`` and with the curve's value
+        (:class:`~latentode.heads.predictive.PredictiveNoise`), in standardised units; the
+        result has the shape of ``curves``.
+        """
+        distance = cond.distance_to_observed(times.to(cond.times.dtype))  # (B, T, F)
+        return self.noise.std(distance.to(curves.dtype), curves)
 
     @torch.no_grad()
     def fit_level_prior(self, batches: Iterable[IrregularBatch]) -> None:

@@ -45,6 +45,16 @@ def _pyplot():
 
 def _band_columns(prediction: pd.DataFrame, feature: str) -> tuple[str, str] | None:
     """The lowest and highest quantile columns of ``feature`` in a predict() frame."""
+    levels = _band_levels(prediction, feature)
+    if levels is None:
+        return None
+    return levels[0][1], levels[1][1]
+
+
+def _band_levels(
+    prediction: pd.DataFrame, feature: str
+) -> tuple[tuple[float, str], tuple[float, str]] | None:
+    """The lowest and highest ``(level, column)`` of ``feature``'s quantiles, or None."""
     levels = []
     for col in prediction.columns:
         m = _QUANTILE.match(str(col))
@@ -53,7 +63,16 @@ def _band_columns(prediction: pd.DataFrame, feature: str) -> tuple[str, str] | N
     if len(levels) < 2:
         return None
     levels.sort()
-    return levels[0][1], levels[-1][1]
+    return levels[0], levels[-1]
+
+
+def _band_label(prediction: pd.DataFrame, feature: str) -> str | None:
+    """``"90% band (q0.05–q0.95)"`` for the outer quantiles of ``feature``, or None."""
+    levels = _band_levels(prediction, feature)
+    if levels is None:
+        return None
+    (low, _), (high, _) = levels
+    return f"{feature} {100 * (high - low):g}% band (q{low:g}–q{high:g})"
 
 
 def _check_columns(frame: pd.DataFrame, name: str, needed: Sequence[str]) -> None:
@@ -155,6 +174,7 @@ def plot_series(
                         color=colour,
                         alpha=0.2,
                         lw=0,
+                        label=_band_label(prediction, feature),
                     )
                 ax.plot(pred[time_col], pred[feature], color=colour, lw=1.6, label=feature)
             if samples is not None:
@@ -190,6 +210,8 @@ def plot_series(
             ax.axvspan(last_observed, right, color="0.85", alpha=0.5, lw=0, zorder=0)
             ax.set_xlim(right=right)
         ax.set_title(f"{id_col} = {sid}", fontsize=9)
+        ax.set_xlabel(str(time_col), fontsize=8)
+        ax.set_ylabel(features[0] if len(features) == 1 else "value", fontsize=8)
         ax.tick_params(labelsize=8)
     for ax in axes.flat[len(ids) :]:
         ax.set_visible(False)
@@ -274,6 +296,8 @@ def plot_intensity(
                     color=colours[kind],
                     alpha=0.2,
                     lw=0,
+                    label=f"{kind}: "
+                    + str(_band_label(intensity, "intensity")).replace("intensity ", "", 1),
                 )
             ax.plot(
                 part[time_col], part["intensity"], color=colours[kind], lw=1.6, label=f"λ {kind}"
@@ -290,6 +314,8 @@ def plot_intensity(
             ax.scatter(ev[time_col], np.zeros(len(ev)), marker="|", s=120, c=colour, label="events")
         ax.set_ylim(bottom=-0.05 * max(ax.get_ylim()[1], 1e-12))
         ax.set_title(f"{id_col} = {sid}", fontsize=9)
+        ax.set_xlabel(str(time_col), fontsize=8)
+        ax.set_ylabel("events per time unit", fontsize=8)
         ax.tick_params(labelsize=8)
     for ax in axes.flat[len(ids) :]:
         ax.set_visible(False)

@@ -227,10 +227,10 @@ def test_evaluate_prints_and_writes_the_comparison(fitted_folder, capsys):
     assert main([*argv, "--n-last", "2", "--num-samples", "10", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "extrapolation: all features" in printed
-    for method in ("latentode", "locf", "trend", "mean"):
+    for method in ("latentode", "linear", "locf", "trend", "mean"):
         assert method in printed
     table = pd.read_csv(out)
-    assert list(table["method"].unique()) == ["latentode", "locf", "trend", "mean"]
+    assert list(table["method"].unique()) == ["latentode", "linear", "locf", "trend", "mean"]
     assert (table["ratio"] > 0).all()
     with pytest.raises(SystemExit, match=r"exists; choose another name or pass --overwrite"):
         main([*argv, "--out", str(out)])

@@ -25,9 +25,11 @@ from latentode.evaluate import (
     holdout_interior,
     holdout_last,
     holdout_series,
+    linear_gaussian,
     linear_interpolation,
     linear_trend,
     locf,
+    loo_linear_std,
     pinball,
     point_errors,
     population_mean,
@@ -499,7 +501,7 @@ def test_compare_with_a_model_that_knows_the_truth():
     df = _curves()
     model = _oracle(df)
     table = compare(model, df, num_samples=7, random_state=3)
-    assert list(table.columns) == list(COLUMNS)
+    assert list(table.columns) == [*COLUMNS[:-1], "coverage_50", "coverage_90", "ratio"]
     assert table["method"].unique().tolist() == ["latentode", "linear", "locf", "mean"]
     assert table["feature"].tolist()[:3] == ["x", "y", "all"]
     ours = table[table["method"] == "latentode"].set_index("feature")
@@ -508,8 +510,13 @@ def test_compare_with_a_model_that_knows_the_truth():
     assert (ours["coverage"] == 1.0).all()
     assert (ours["pinball"] == 0.0).all()
     np.testing.assert_allclose(ours["crps"], 0.0, atol=1e-12)  # point-mass samples
+    assert (ours[["coverage_50", "coverage_90"]] == 1.0).all().all()
+    # linear interpolation carries its Gaussian band; the other baselines have none
+    linear = table[table["method"] == "linear"]
+    assert linear[["crps", "pinball", "coverage", "coverage_90"]].notna().all().all()
+    others = table[~table["method"].isin(["latentode", "linear"])]
+    assert others[["crps", "pinball", "coverage"]].isna().all().all()
     baselines = table[table["method"] != "latentode"]
-    assert baselines[["crps", "pinball", "coverage"]].isna().all().all()
     assert (baselines.groupby("feature")["ratio"].min() == 1.0).all()
     assert (table["task"] == "interpolation").all()
     n = table[table["feature"] == "all"]["n"]
@@ -517,7 +524,7 @@ def test_compare_with_a_model_that_knows_the_truth():
     assert set(table.attrs["best_baseline"]) == {"x", "y", "all"}
     assert model.calls[1] == ("sample", 7, 3)
     text = format_comparison(table)
-    header = ["method", "n", "rmse", "mae", "crps", "coverage", "ratio"]
+    header = ["method", "n", "rmse", "mae", "crps", "cover50", "cover90", "ratio"]
     assert text.splitlines()[1].split() == header
     assert len(text.splitlines()) == 2 + 4
     assert "latentode" in text.splitlines()[2]
@@ -586,3 +593,38 @@ def test_evaluate_imports_without_torch_sklearn_or_lightning():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the Gaussian band of linear interpolation
+
+
+def test_loo_linear_std_recovers_the_noise_of_straight_lines():
+    rng = np.random.default_rng(0)
+    t = np.arange(200.0)
+    frames = [
+        pd.DataFrame({"id": i, "time": t, "x": 3.0 * t + i + rng.normal(0, 0.5, t.size)})
+        for i in range(20)
+    ]
+    df = pd.concat(frames, ignore_index=True)
+    # a point minus the mean of its two neighbours: variance σ² (1 + 1/2) on an even grid
+    assert loo_linear_std(df)["x"] == pytest.approx(0.5 * np.sqrt(1.5), rel=0.03)
+
+
+def test_linear_gaussian_is_linear_interpolation_with_a_gaussian_band():
+    from scipy.stats import norm
+
+    df = _curves()
+    split = holdout_interior(df, 0.3, random_state=0)
+    pred, samples = linear_gaussian(split.context, split.target, quantiles=(0.05, 0.5, 0.95))
+    mean = linear_interpolation(split.context, split.target)
+    std = loo_linear_std(split.context)
+    np.testing.assert_allclose(pred["x"], mean["x"])
+    np.testing.assert_allclose(pred["x_q0.95"] - pred["x"], norm.ppf(0.95) * std["x"])
+    assert samples.groupby(["id", "time"]).size().eq(100).all()
+    # its sample CRPS is the Gaussian's closed form to a few per mille
+    truth = split.target
+    z = (truth["x"].to_numpy() - mean["x"].to_numpy()) / std["x"]
+    closed = std["x"] * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
+    got = crps(samples, truth)["crps"]["x"]
+    assert got == pytest.approx(closed.mean(), rel=5e-3)

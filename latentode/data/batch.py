@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -210,6 +211,35 @@ class IrregularBatch:
             events=events,
             index=None if self.index is None else self.index[rows],
         )
+
+    def distance_to_observed(self, times: torch.Tensor) -> torch.Tensor:
+        """How far each of ``times`` is from the series' nearest observation, per feature.
+
+        Args:
+            times: ``(batch, n_times)`` in the batch's time units.
+
+        Returns:
+            ``(batch, n_times, n_features)``: the distance to the nearest time at which that
+            feature is observed in that series (padding and masked entries never count); for
+            a feature the series never observed, the distance to its nearest observation of
+            any feature.
+        """
+        if times.ndim != 2 or times.shape[0] != self.batch_size:
+            raise ValueError(
+                f"`times` must be (batch, n_times) with batch={self.batch_size}; got "
+                f"{tuple(times.shape)}"
+            )
+        gaps = (times.unsqueeze(-1) - self.times.unsqueeze(1)).abs()  # (batch, n_times, max_obs)
+        observed = self.mask > 0  # (batch, max_obs, n_features)
+        anything = observed.any(-1) & self.position_mask  # (batch, max_obs)
+        inf = torch.full_like(gaps, math.inf)
+        nearest_any = torch.where(anything.unsqueeze(1), gaps, inf).amin(-1)  # (batch, n_times)
+        out = []
+        for f in range(self.n_features):  # one feature at a time: (batch, n_times, max_obs)
+            seen = (observed[..., f] & self.position_mask).unsqueeze(1)
+            out.append(torch.where(seen, gaps, inf).amin(-1))
+        distance = torch.stack(out, dim=-1)  # (batch, n_times, n_features)
+        return torch.where(torch.isinf(distance), nearest_any.unsqueeze(-1), distance)
 
     def union_grid(self, include: torch.Tensor | Sequence[float] | None = None) -> UnionGrid:
         """Sorted union of the batch's times (plus ``include``, e.g. a shared start time 0).

@@ -96,15 +96,18 @@ class NoLevel(nn.Module):
         return like.new_zeros(n_samples, batch, self.n_features)
 
     def log_likelihood(
-        self, curves: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, head: nn.Module
+        self, curves: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, std: torch.Tensor
     ) -> torch.Tensor:
         """``log p(values | curves)`` of each series, ``(..., batch)``, for scoring.
 
         ``curves`` are the decoded means ``(..., batch, n_times, n_features)`` before any
-        shift; ``head`` is the model's :class:`~latentode.heads.GaussianHead`. Here: the head's
-        likelihood of the curves themselves.
+        shift, ``std (n_features,)`` the observation noise. Here: independent Gaussians around
+        the curves themselves.
         """
-        return head.log_likelihood(curves, values, mask)
+        std = std.to(curves.dtype)
+        z = torch.where(mask > 0, values - curves, 0.0) / std
+        per_entry = -0.5 * z**2 - torch.log(std) - 0.5 * math.log(2 * math.pi)
+        return (per_entry * mask).sum(dim=(-1, -2))
 
 
 class SeriesLevel(NoLevel):
@@ -161,7 +164,7 @@ class SeriesLevel(NoLevel):
         return self.prior_loc.to(like.dtype) + eps @ tril.T  # (n_samples, batch, n_features)
 
     def log_likelihood(
-        self, curves: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, head: nn.Module
+        self, curves: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, std: torch.Tensor
     ) -> torch.Tensor:
         """``log p(values | curves)`` with each series' shift integrated out, ``(..., batch)``.
 
@@ -174,7 +177,7 @@ class SeriesLevel(NoLevel):
         closed-form: ``−½ [n log 2π + (n − 1) log σ² + log(σ² + n τ²)
         + (Σe² − τ² (Σe)² / (σ² + n τ²)) / σ²]``.
         """
-        var = head.std.to(curves.dtype) ** 2  # (n_features,)
+        var = std.to(curves.dtype) ** 2  # (n_features,)
         tau2 = (self.prior_scale_tril.to(curves.dtype) ** 2).sum(-1)  # (n_features,)
         observed = mask > 0
         # (..., batch, n_times, n_features): residuals around the prior's mean shift

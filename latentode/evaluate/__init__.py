@@ -29,6 +29,7 @@ from latentode.evaluate.baselines import (
     population_mean,
 )
 from latentode.evaluate.compare import COLUMNS, TASKS, compare, format_comparison
+from latentode.evaluate.intervals import linear_gaussian, loo_linear_std
 from latentode.evaluate.metrics import coverage, crps, pinball, point_errors
 from latentode.evaluate.splits import Holdout, holdout_interior, holdout_last, holdout_series
 
@@ -45,9 +46,11 @@ __all__ = [
     "holdout_interior",
     "holdout_last",
     "holdout_series",
+    "linear_gaussian",
     "linear_interpolation",
     "linear_trend",
     "locf",
+    "loo_linear_std",
     "pinball",
     "point_errors",
     "population_mean",

@@ -257,6 +257,8 @@ BASELINES: dict[str, Callable[..., pd.DataFrame]] = {
 
 DEFAULT_BASELINES: dict[str, tuple[str, ...]] = {
     "interpolation": ("linear", "locf", "mean"),
-    "extrapolation": ("locf", "trend", "mean"),
+    # past a series' end linear interpolation is LOCF; it stays for its Gaussian band, the
+    # reference every predictive band is compared with
+    "extrapolation": ("linear", "locf", "trend", "mean"),
 }
 """The baselines :func:`~latentode.evaluate.compare` runs for each task by default."""

@@ -19,6 +19,7 @@ from latentode._validation import check_choice, check_int, check_real, format_ch
 from latentode.evaluate._align import ALL
 from latentode.evaluate._frame import feature_values, read_long
 from latentode.evaluate.baselines import BASELINES, DEFAULT_BASELINES
+from latentode.evaluate.intervals import linear_gaussian
 from latentode.evaluate.metrics import coverage, crps, pinball, point_errors
 from latentode.evaluate.splits import Holdout, holdout_interior, holdout_last
 
@@ -131,7 +132,7 @@ def compare(
     n_last: int | None = None,
     split: Holdout | None = None,
     baselines: Sequence[str] | None = None,
-    quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+    quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
     num_samples: int = 100,
     random_state: int = 0,
 ) -> pd.DataFrame:
@@ -148,16 +149,21 @@ def compare(
         fraction, n_last: Size of the held-out part (see ``task``).
         split: A ready :class:`Holdout`, used as given instead of a new split.
         baselines: Names from :data:`BASELINES`; default :data:`DEFAULT_BASELINES` [task].
-        quantiles: Levels the model predicts; the pinball loss averages over them and the
-            outer two give the interval whose coverage is measured.
+        quantiles: Levels the model predicts; the pinball loss averages over them, the
+            outer two give the interval of ``coverage``, and each symmetric pair
+            ``(q, 1 − q)`` a ``coverage_<level>`` column (``coverage_90``, ``coverage_50`` for
+            the default levels).
         num_samples: Posterior samples for the model's mean, quantiles and CRPS.
         random_state: Seed of the split and of the model's samples.
 
     Returns:
         A tidy frame with columns :data:`COLUMNS`: one row per (method, feature), features
         then ``"all"`` (errors divided by each feature's std in ``df``). The model
-        (``"latentode"``) comes first, then the baselines in order. Baselines give no
-        distribution: their ``crps``, ``pinball`` and ``coverage`` are NaN. ``ratio`` = the
+        (``"latentode"``) comes first, then the baselines in order. Linear interpolation
+        carries a Gaussian band of its own leave-one-out error
+        (:func:`~latentode.evaluate.linear_gaussian`), so its ``crps``, ``pinball`` and
+        coverages are those of that band; the other baselines give no distribution (NaN there).
+        ``ratio`` = the
         row's mse / the smallest baseline mse for that feature (below 1: the model beats every
         baseline; NaN or inf when that smallest mse is 0). ``attrs["best_baseline"]`` maps each
         feature to its best baseline's name, ``attrs["scale"]`` holds the scales.
@@ -177,23 +183,23 @@ def compare(
 
     pred = model.predict(context, times=times, quantiles=list(levels), num_samples=num_samples)
     draws = model.sample(num_samples, times=times, df=context, random_state=random_state)
-    tables = {
-        MODEL: pd.concat(
-            [
-                point_errors(pred, truth, scale=scale, **cols),
-                crps(draws, truth, scale=scale, **cols)[["crps"]],
-                pinball(pred, truth, quantiles=levels, scale=scale, **cols)[["pinball"]],
-                coverage(pred, truth, lower=min(levels), upper=max(levels), **cols)[["coverage"]],
-            ],
-            axis=1,
-        )
-    }
+    tables = {MODEL: _scores(pred, draws, truth, levels, scale, cols)}
     for name in names:
-        guess = BASELINES[name](context, times, **cols)
-        tables[name] = point_errors(guess, truth, scale=scale, **cols)
+        if name == "linear":  # the obvious band: a Gaussian of linear interpolation's own error
+            guess, guess_draws = linear_gaussian(
+                context, times, quantiles=levels, n_samples=num_samples, **cols
+            )
+            tables[name] = _scores(guess, guess_draws, truth, levels, scale, cols)
+        else:
+            guess = BASELINES[name](context, times, **cols)
+            tables[name] = point_errors(guess, truth, scale=scale, **cols)
 
     table = pd.concat(tables, names=["method"]).reset_index()
-    table = table.reindex(columns=[c for c in COLUMNS if c not in ("task", "ratio")])
+    bands = sorted(
+        (c for c in table.columns if c.startswith("coverage_")),
+        key=lambda c: float(c.removeprefix("coverage_")),
+    )  # coverage_50, coverage_90: right after the outer band's coverage, before the ratio
+    table = table.reindex(columns=[c for c in COLUMNS if c not in ("task", "ratio")] + bands)
     table.insert(0, "task", task)
     mse = pd.concat({name: tables[name]["mse"] for name in names}, axis=1)  # feature × baseline
     best = mse.min(axis=1).reindex(table["feature"]).to_numpy()  # (n_rows,)
@@ -206,16 +212,47 @@ def compare(
     return table
 
 
+def _scores(
+    pred: pd.DataFrame,
+    draws: pd.DataFrame,
+    truth: pd.DataFrame,
+    levels: Sequence[float],
+    scale: dict[Hashable, float],
+    cols: dict[str, Any],
+) -> pd.DataFrame:
+    """Point errors, CRPS, pinball loss, the outer band's coverage and every central band's.
+
+    A central band is a pair of levels ``(q, 1 − q)``; its coverage is in ``coverage_<100(1 −
+    2q)>`` (``coverage_90`` for 0.05 and 0.95).
+    """
+    parts = [
+        point_errors(pred, truth, scale=scale, **cols),
+        crps(draws, truth, scale=scale, **cols)[["crps"]],
+        pinball(pred, truth, quantiles=levels, scale=scale, **cols)[["pinball"]],
+        coverage(pred, truth, lower=min(levels), upper=max(levels), **cols)[["coverage"]],
+    ]
+    for low in sorted(q for q in levels if q < 0.5 and any(abs(q + p - 1) < 1e-9 for p in levels)):
+        band = coverage(pred, truth, lower=low, upper=1 - low, **cols)["coverage"]
+        parts.append(band.rename(f"coverage_{100 * (1 - 2 * low):g}").to_frame())
+    return pd.concat(parts, axis=1)
+
+
 def format_comparison(table: pd.DataFrame) -> str:
     """A compact plain-text table of the ``"all"`` rows of a :func:`compare` result.
 
-    Columns ``method, n, rmse, mae, crps, coverage, ratio``; NaN shows as ``-``.
+    Columns ``method, n, rmse, mae, crps``, the coverage of each central band (``cover50``,
+    ``cover90``; the outer band's ``coverage`` when there are none) and ``ratio``; NaN shows
+    as ``-``.
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(
             f"`table` must be the DataFrame compare() returns; got {type(table).__name__}"
         )
-    shown = ["method", "n", "rmse", "mae", "crps", "coverage", "ratio"]
+    bands = sorted(
+        (c for c in table.columns if str(c).startswith("coverage_")),
+        key=lambda c: float(str(c).removeprefix("coverage_")),
+    ) or ["coverage"]
+    shown = ["method", "n", "rmse", "mae", "crps", *bands, "ratio"]
     missing = [c for c in ["task", "feature", *shown] if c not in table.columns]
     if missing:
         raise ValueError(
@@ -223,7 +260,8 @@ def format_comparison(table: pd.DataFrame) -> str:
         )
     rows = table[table["feature"] == ALL]
     tasks = ", ".join(map(str, pd.unique(rows["task"])))
-    cells = [shown] + [
+    header = [str(c).replace("coverage_", "cover") for c in shown]
+    cells = [header] + [
         [str(r.method), str(int(r.n))] + [_number(getattr(r, c)) for c in shown[2:]]
         for r in rows.itertuples(index=False)
     ]

@@ -195,7 +195,7 @@ def test_score_likelihood_integrates_the_shift_exactly():
     level.prior_scale_tril.copy_(torch.tensor([[2.0, 0.0], [0.3, 0.7]]))
     head = GaussianHead(2, std=0.3).double()
     curves = torch.randn(4, *batch.values.shape, dtype=torch.float64)  # (S, B, T, F)
-    got = level.log_likelihood(curves, _garbage(batch, 1e9).values, batch.mask, head)
+    got = level.log_likelihood(curves, _garbage(batch, 1e9).values, batch.mask, head.std)
     tau2 = (level.prior_scale_tril**2).sum(-1)
     for s in range(4):
         for b in range(3):
@@ -220,8 +220,12 @@ def test_without_spread_the_score_likelihood_is_the_heads():
     head = GaussianHead(2, std=0.2).double()
     curves = torch.randn(*batch.values.shape, dtype=torch.float64)
     expected = head.log_likelihood(curves, batch.values, batch.mask)
-    assert torch.allclose(level.log_likelihood(curves, batch.values, batch.mask, head), expected)
-    assert torch.equal(NoLevel(2).log_likelihood(curves, batch.values, batch.mask, head), expected)
+    assert torch.allclose(
+        level.log_likelihood(curves, batch.values, batch.mask, head.std), expected
+    )
+    assert torch.allclose(
+        NoLevel(2).log_likelihood(curves, batch.values, batch.mask, head.std), expected
+    )
 
 
 def test_prior_from_partly_seen_shifts_is_not_pulled_to_zero():
