@@ -48,6 +48,7 @@ from latentode.data.events import _plain, frame_to_events
 from latentode.data.transforms import FeatureTransform
 from latentode.decoders import LEVELS
 from latentode.encoders import ENCODERS
+from latentode.heads.gaussian import STD_FLOOR as _STD_FLOOR
 from latentode.heads.poisson import sample_thinning
 from latentode.lightning import (
     BestWeights,
@@ -144,9 +145,13 @@ class LatentODE(BaseEstimator):
     adjoint : bool, default=False
         Adjoint gradients (memory constant in the solver steps, slower).
     likelihood_std : float, default=0.1
-        Observation noise std, in standardised feature units (features are scaled to std 1).
+        The training likelihood's noise std, in standardised feature units (features are
+        scaled to std 1). It weighs the fit to the points against the KL term while training;
+        it is not the noise of the bands: ``predict``, ``sample`` and ``score`` use the
+        predictive noise learned per feature after ``fit`` (see ``calibration_``).
     learn_std : bool, default=False
-        Learn one noise std per feature instead.
+        Learn one training noise std per feature instead, starting at ``likelihood_std``
+        and never below 1e-3 (a floor that keeps the bound finite on exactly fitted features).
     n_iwae_samples : int, default=1
         Posterior samples per series in training; above 1 the IWAE bound is used.
     task : {"interpolation", "extrapolation"}, default="interpolation"
@@ -372,7 +377,12 @@ class LatentODE(BaseEstimator):
         check_real("atol", self.atol, positive=True)
         check_bool("adjoint", self.adjoint)
         check_real("likelihood_std", self.likelihood_std, positive=True)
-        check_bool("learn_std", self.learn_std)
+        if check_bool("learn_std", self.learn_std) and self.likelihood_std <= _STD_FLOOR:
+            raise ValueError(
+                f"a learned noise std starts at likelihood_std and stays above {_STD_FLOOR:g}; "
+                f"got likelihood_std={self.likelihood_std!r}: pass a larger likelihood_std "
+                "(0.1, the default) or learn_std=False"
+            )
         check_int("n_iwae_samples", self.n_iwae_samples, minimum=1)
         check_choice("task", self.task, TASKS)
         if self.max_steps is None and self.max_epochs is None:

@@ -196,6 +196,11 @@ def test_datetime_times_round_trip(fitted):
         ({"kl_weight": -0.1}, ValueError, r"`kl_weight` must be >= 0"),
         ({"level": "global"}, ValueError, r"`level` must be one of 'none', 'series'"),
         ({"time_gaps_per_unit": 0.0}, ValueError, r"`time_gaps_per_unit` must be > 0"),
+        (
+            {"learn_std": True, "likelihood_std": 1e-4},
+            ValueError,
+            r"stays above 0.001; got likelihood_std=0.0001",
+        ),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(frame, kwargs, error, match):

@@ -39,3 +39,25 @@ def test_learned_std_is_a_parameter_fixed_std_a_buffer():
 def test_bad_std():
     with pytest.raises(ValueError, match=r"`std` must be > 0"):
         GaussianHead(2, std=0.0)
+
+
+def test_a_learned_std_starts_where_asked_and_never_falls_below_its_floor():
+    head = GaussianHead(2, std=0.3, learn_std=True, floor=0.01)
+    torch.testing.assert_close(head.std, torch.full((2,), 0.3))
+    values = torch.zeros(1, 4, 2)
+    mask = torch.ones(1, 4, 2)
+    opt = torch.optim.SGD(head.parameters(), lr=1.0)
+    for _ in range(200):  # an exact fit pushes the std down as far as it may go
+        opt.zero_grad()
+        (-head.log_likelihood(values.clone(), values, mask).sum()).backward()
+        opt.step()
+    assert torch.all(head.std >= 0.01)
+    assert torch.all(head.std < 0.011)
+    # the likelihood is bounded: at most that of the floor
+    bound = Normal(0.0, 0.01).log_prob(torch.tensor(0.0)) * 8
+    assert head.log_likelihood(values, values, mask).item() <= bound.item() + 1e-4
+
+
+def test_a_learned_std_below_its_floor_is_refused():
+    with pytest.raises(ValueError, match="above its floor"):
+        GaussianHead(2, std=1e-4, learn_std=True)
