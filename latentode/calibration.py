@@ -7,10 +7,11 @@ residuals, the spread of the decoded curves and each point's distance to the nea
 conditioning observation then
 
 - fit the predictive noise (:class:`~latentode.heads.predictive.PredictiveNoise`),
-- measure the coverage of the resulting bands (:func:`calibration_table`, the estimator's
-  ``calibration_``), and
 - for the opt-in split-conformal step, give per-feature, per-task factors that widen or
-  narrow the bands so that the 90% band covers 90% of these points (:func:`conformal_factors`).
+  narrow the bands so that the 90% band covers 90% of these points (:func:`conformal_factors`),
+- and measure the coverage of the resulting bands (:func:`calibration_table`), out of sample:
+  :func:`calibrate` fits both steps on half of the series and counts on the other half, both
+  ways round (the estimator's ``calibration_``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ import pandas as pd
 import torch
 
 from latentode.data.collate import SeriesItem, collate
+from latentode.heads.predictive import PredictiveNoise
 from latentode.model import LatentODEModel
 
 __all__ = [
     "TASK_BANDS",
+    "Bands",
     "HeldOutPoints",
+    "band_quantiles",
+    "calibrate",
     "calibration_table",
     "conformal_factors",
+    "fit_bands",
     "held_out_points",
 ]
 
@@ -57,6 +63,7 @@ class HeldOutPoints:
         feature: ``(n,)`` long, the entry's feature.
         band: ``(n,)`` long, index into :data:`TASK_BANDS`, or :data:`OBSERVED` for a
             conditioning point itself.
+        series: ``(n,)`` long, the position of the entry's series in the items given.
     """
 
     values: torch.Tensor
@@ -64,6 +71,15 @@ class HeldOutPoints:
     distance: torch.Tensor
     feature: torch.Tensor
     band: torch.Tensor
+    series: torch.Tensor
+
+    def subset(self, keep: torch.Tensor) -> HeldOutPoints:
+        """The entries where ``keep (n,)`` is True."""
+        return HeldOutPoints(*(getattr(self, f.name)[..., keep] for f in fields(self)))
+
+    @property
+    def mean_curve(self) -> torch.Tensor:
+        return self.curves.mean(0)
 
     @property
     def residuals(self) -> torch.Tensor:
@@ -115,10 +131,12 @@ def held_out_points(
     generator = torch.Generator().manual_seed(seed)
     parts: list[tuple[torch.Tensor, ...]] = []
     for band in range(len(TASK_BANDS)):
-        pairs = [p for p in (_split(it, band, generator) for it in items) if p is not None]
+        splits = ((k, _split(it, band, generator)) for k, it in enumerate(items))
+        pairs = [(k, *p) for k, p in splits if p is not None]
         for start in range(0, len(pairs), _CHUNK):
             chunk = pairs[start : start + _CHUNK]
-            cond, target = collate([c for c, _ in chunk]), collate([t for _, t in chunk])
+            cond, target = collate([c for _, c, _ in chunk]), collate([t for _, _, t in chunk])
+            position = torch.tensor([k for k, _, _ in chunk])  # (B,)
             q, anchor = model.encode(cond)
             eps = torch.randn(
                 (n_samples, *q.loc.shape), generator=generator, dtype=q.loc.dtype
@@ -126,76 +144,127 @@ def held_out_points(
             z0 = q.loc + q.scale * eps
             curves = model.decode(z0, target.times, anchor)  # (S, B, T, F)
             distance = cond.distance_to_observed(target.times)  # (B, T, F)
-            parts.append(_entries(target, curves, distance, band))
+            parts.append(_entries(target, curves, distance, band, position))
             if band == 0:  # the conditioning points themselves: the noise at distance 0
                 at_cond = model.decode(z0, cond.times, anchor)  # (S, B, n_cond, F)
-                parts.append(_entries(cond, at_cond, torch.zeros_like(cond.values), OBSERVED))
+                zero = torch.zeros_like(cond.values)
+                parts.append(_entries(cond, at_cond, zero, OBSERVED, position))
     if not parts:
         return None
-    values, curves, distance, feature, band = (
-        torch.cat([p[i] for p in parts], dim=-1) for i in range(5)
+    values, curves, distance, feature, band, series = (
+        torch.cat([p[i] for p in parts], dim=-1) for i in range(6)
     )
-    return HeldOutPoints(values.double(), curves.double(), distance.double(), feature, band)
+    return HeldOutPoints(values.double(), curves.double(), distance.double(), feature, band, series)
 
 
 def _entries(
-    batch: Any, curves: torch.Tensor, distance: torch.Tensor, band: int
+    batch: Any, curves: torch.Tensor, distance: torch.Tensor, band: int, position: torch.Tensor
 ) -> tuple[torch.Tensor, ...]:
-    """The observed entries of ``batch``: values, curves ``(S, n)``, distance, feature, band."""
+    """The observed entries of ``batch``: values, curves ``(S, n)``, distance, feature, band,
+    and the position of each entry's series (``position (B,)`` per row of the batch)."""
     seen = batch.mask > 0  # (B, T, F)
     feature = torch.arange(batch.n_features).expand_as(seen)
+    series = position[:, None, None].expand_as(seen)
     return (
         batch.values[seen],
         curves[:, seen],
         distance[seen],
         feature[seen],
         torch.full((int(seen.sum()),), band, dtype=torch.long),
+        series[seen],
     )
 
 
-def _held_out_only(points: HeldOutPoints, std: torch.Tensor) -> tuple[HeldOutPoints, torch.Tensor]:
-    """The points (and their noise std) that were hidden: conditioning points are in-sample."""
+def band_quantiles(draws: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Quantiles ``(len(levels), ...)`` of draws ``(S, ...)`` for a band around a new draw.
+
+    The ``k``-th smallest of ``S`` draws sits at level ``k / (S + 1)`` (Weibull's plotting
+    position), so that the band between two quantiles holds a new draw from the same
+    distribution with the probability it names, on average. The usual ``(k - 1) / (S - 1)``
+    positions pull the outer quantiles inwards: between the 5% and 95% quantiles of 32 draws
+    a new draw falls 85% of the time, of 100 draws 88%.
+    """
+    return np.quantile(draws, list(levels), axis=0, method="weibull")
+
+
+@dataclass(frozen=True)
+class Bands:
+    """A fitted predictive band on some points: each point's noise and widening.
+
+    Attributes:
+        std: ``(n,)`` the noise scale at each point.
+        dof: ``(n,)`` the degrees of freedom of its Student t.
+        factor: ``(n,)`` the conformal factor its band is stretched by about its median (1
+            without conformal recalibration).
+    """
+
+    std: torch.Tensor
+    dof: torch.Tensor
+    factor: torch.Tensor
+
+    def subset(self, keep: torch.Tensor) -> Bands:
+        return Bands(self.std[keep], self.dof[keep], self.factor[keep])
+
+
+def fit_bands(
+    noise: PredictiveNoise, fit_on: HeldOutPoints, conformal: bool
+) -> tuple[np.ndarray | None, Any]:
+    """Fit ``noise`` on ``fit_on`` and, with ``conformal``, the factors on the same points.
+
+    Returns the factors ``(n_features, n_bands)`` (None without ``conformal``) and a function
+    that gives the :class:`Bands` of any points under this fit.
+    """
+    noise.fit(fit_on.residuals, fit_on.spread, fit_on.distance, fit_on.feature, fit_on.mean_curve)
+
+    def bands_of(points: HeldOutPoints, factors: np.ndarray | None) -> Bands:
+        std = noise.std_at(points.distance, points.feature, points.mean_curve)
+        dof = noise.dof.to(std.dtype)[points.feature]
+        if factors is None:
+            factor = torch.ones_like(std)
+        else:
+            # conditioning points (band OBSERVED) are never widened: a column of ones
+            k = torch.ones(noise.n_features, OBSERVED + 1, dtype=std.dtype)
+            k[:, :OBSERVED] = torch.as_tensor(factors, dtype=std.dtype)
+            factor = k[points.feature, points.band]
+        return Bands(std, dof, factor)
+
+    factors = None
+    if conformal:
+        factors = conformal_factors(fit_on, bands_of(fit_on, None), noise.n_features)
+    return factors, bands_of
+
+
+def _held_out_only(points: HeldOutPoints, bands: Bands) -> tuple[HeldOutPoints, Bands]:
+    """The points (and their bands) that were hidden: conditioning points are in-sample."""
     keep = points.band < OBSERVED
-    kept = HeldOutPoints(*(getattr(points, f.name)[..., keep] for f in fields(points)))
-    return kept, std[keep]
+    return points.subset(keep), bands.subset(keep)
 
 
 def predictive_quantiles(
-    points: HeldOutPoints,
-    std: torch.Tensor,
-    levels: Sequence[float],
-    dof: torch.Tensor,
-    seed: int = 0,
+    points: HeldOutPoints, bands: Bands, levels: Sequence[float], seed: int = 0
 ) -> torch.Tensor:
     """Quantiles ``(len(levels), n)`` of the curves plus each point's predictive noise.
 
-    The noise at a point is its scale ``std (n,)`` times a Student t with its feature's
-    ``dof (n_features,)`` degrees of freedom.
+    The noise at a point is its scale times a Student t with its degrees of freedom; the
+    quantiles are then stretched about the median by the point's conformal factor (the
+    median, 0.5, must be among ``levels`` for that to apply; it always is here).
     """
     rng = np.random.default_rng(seed)
-    noise = rng.standard_t(dof.double().numpy()[points.feature.numpy()], size=points.curves.shape)
-    draws = points.curves + torch.as_tensor(noise, dtype=points.curves.dtype) * std  # (S, n)
-    return torch.quantile(draws, torch.tensor(levels, dtype=draws.dtype), dim=0)
+    noise = rng.standard_t(bands.dof.double().numpy(), size=points.curves.shape)
+    draws = points.curves.numpy() + noise * bands.std.numpy()  # (S, n)
+    q = torch.as_tensor(band_quantiles(draws, levels), dtype=points.values.dtype)  # (Q, n)
+    if 0.5 in levels:
+        median = q[list(levels).index(0.5)]
+        q = median + bands.factor * (q - median)
+    return q
 
 
 def calibration_table(
-    points: HeldOutPoints,
-    std: torch.Tensor,
-    feature_names: Sequence[str],
-    factors: np.ndarray | None,
-    dof: torch.Tensor,
+    points: HeldOutPoints, bands: Bands, feature_names: Sequence[str]
 ) -> pd.DataFrame:
-    """Coverage of the central 50% and 90% bands, per feature and task band.
-
-    ``std (n,)`` is each point's predictive noise scale and ``dof (n_features,)`` its t's
-    degrees of freedom; ``factors (n_features, n_bands)`` widen the bands around their median
-    (conformal), when given.
-    """
-    points, std = _held_out_only(points, std)
-    q = predictive_quantiles(points, std, (0.05, 0.25, 0.5, 0.75, 0.95), dof)  # (5, n)
-    if factors is not None:
-        k = torch.as_tensor(factors, dtype=q.dtype)[points.feature, points.band]  # (n,)
-        q = q[2] + k * (q - q[2])
+    """Coverage of the central 50% and 90% bands, per task band and feature (and "all")."""
+    points, bands = _held_out_only(points, bands)
+    q = predictive_quantiles(points, bands, _LEVELS)  # (5, n)
     x = points.values
     in90 = ((x >= q[0]) & (x <= q[4])).double()
     in50 = ((x >= q[1]) & (x <= q[3])).double()
@@ -218,9 +287,7 @@ def calibration_table(
     return pd.DataFrame(rows)
 
 
-def conformal_factors(
-    points: HeldOutPoints, std: torch.Tensor, n_features: int, dof: torch.Tensor
-) -> np.ndarray:
+def conformal_factors(points: HeldOutPoints, bands: Bands, n_features: int) -> np.ndarray:
     """Split-conformal widening ``(n_features, n_bands)`` of the 90% band around the median.
 
     For each feature and task band, the points' scores (how many times its side of the
@@ -228,10 +295,10 @@ def conformal_factors(
     the factor as their ``ceil((n + 1) 0.9) / n`` empirical quantile: with it, the 90% band
     covers at least 90% of exchangeable new points. A cell with fewer
     than 10 points borrows the factor of its feature over both bands (1 if that too is short).
+    ``bands`` must be unwidened (factor 1).
     """
-    points, std = _held_out_only(points, std)  # the same draws as calibration_table's
-    levels = (0.05, 0.25, 0.5, 0.75, 0.95)  # as calibration_table draws them
-    q = predictive_quantiles(points, std, levels, dof)[[0, 2, 4]]  # (3, n)
+    points, bands = _held_out_only(points, bands)  # the same draws as calibration_table's
+    q = predictive_quantiles(points, bands, _LEVELS)[[0, 2, 4]]  # (3, n)
     x = points.values
     # how far each band side must stretch to reach x: the band median ± k (side) holds x
     # exactly when k ≥ score, whichever side x falls on
@@ -253,3 +320,54 @@ def conformal_factors(
             cell = factor((points.feature == f) & (points.band == b))
             out[f, b] = cell if cell is not None else (overall if overall is not None else 1.0)
     return out
+
+
+def calibrate(
+    noise: PredictiveNoise,
+    points: HeldOutPoints,
+    feature_names: Sequence[str],
+    *,
+    conformal: bool,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Fit ``noise`` (and the conformal factors) on ``points``, and audit the bands.
+
+    The audit is out of sample: the series are split in two halves at random, the whole
+    procedure (noise, then factors) is fitted on one half and its bands' coverage measured on
+    the other, both ways round. With fewer than :data:`_MIN_AUDIT_SERIES` series holding
+    hidden points per half, it falls back to the coverage on the very points the bands were
+    fitted on, and says so (``audit`` column: ``"out-of-sample"`` or ``"in-sample"``).
+
+    Returns:
+        The calibration table (columns ``audit, task, feature, n, coverage_50,
+        coverage_90``) and the factors ``(n_features, n_bands)`` (None without
+        ``conformal``), both of the fit on all ``points``, which ``noise`` keeps.
+    """
+    hidden_series = torch.unique(points.series[points.band < OBSERVED])
+    generator = torch.Generator().manual_seed(seed)
+    order = hidden_series[torch.randperm(hidden_series.numel(), generator=generator)]
+    halves = order[: order.numel() // 2], order[order.numel() // 2 :]
+    audit_bands = None
+    if min(h.numel() for h in halves) >= _MIN_AUDIT_SERIES:
+        parts = []
+        for k in range(2):
+            test = torch.isin(points.series, halves[k])
+            fold = PredictiveNoise(noise.n_features, floor=noise.floor)
+            factors, bands_of = fit_bands(fold, points.subset(~test), conformal)
+            parts.append((test, bands_of(points.subset(test), factors)))
+        std, dof, factor = (torch.zeros_like(points.values) for _ in range(3))
+        for test, b in parts:
+            std[test], dof[test], factor[test] = b.std, b.dof, b.factor
+        audit_bands = Bands(std, dof, factor)
+    factors, bands_of = fit_bands(noise, points, conformal)
+    if audit_bands is None:
+        table = calibration_table(points, bands_of(points, factors), feature_names)
+        table.insert(0, "audit", "in-sample")
+    else:
+        table = calibration_table(points, audit_bands, feature_names)
+        table.insert(0, "audit", "out-of-sample")
+    return table, factors
+
+
+_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)  # the bands the audit and the factors read
+_MIN_AUDIT_SERIES = 5  # series with hidden points per half for an out-of-sample audit

@@ -28,12 +28,7 @@ from torch.distributions import Normal
 
 from latentode import __version__
 from latentode._validation import check_bool, check_choice, check_int, check_real
-from latentode.calibration import (
-    TASK_BANDS,
-    calibration_table,
-    conformal_factors,
-    held_out_points,
-)
+from latentode.calibration import TASK_BANDS, band_quantiles, calibrate, held_out_points
 from latentode.core.solver import METHODS
 from latentode.data import (
     FeatureScaler,
@@ -264,9 +259,11 @@ class LatentODE(BaseEstimator):
         Coverage of the 50% and 90% predictive bands on held-out points of the validation
         series (the training series without validation), by task band (``interpolation``:
         25% of interior points hidden; ``extrapolation``: the last 30% of each span) and
-        feature (and ``"all"``): columns ``series, task, feature, n, coverage_50,
-        coverage_90``. The same points fitted the predictive noise, so this is an in-sample
-        audit; ``latentode.evaluate.compare`` on other series is the out-of-sample one.
+        feature (and ``"all"``): columns ``series, audit, task, feature, n, coverage_50,
+        coverage_90``. The audit is ``"out-of-sample"``: the noise (and conformal factors)
+        fitted on one half of these series, the coverage counted on the other half, both
+        ways round; with fewer than 5 series with hidden points per half it is
+        ``"in-sample"``, on the points the bands were fitted on, which flatters them.
     conformal_ : list or None
         The conformal factors ``(n_features, 2)`` (interpolation, extrapolation), with
         ``conformal=True``.
@@ -668,13 +665,10 @@ class LatentODE(BaseEstimator):
         points = held_out_points(model, [dm.dataset[i] for i in split], seed=seed % (2**31))
         if points is None:  # every series too short to hide a point: the floor alone
             return None, None
-        curve = points.curves.mean(0)
-        model.noise.fit(points.residuals, points.spread, points.distance, points.feature, curve)
-        std = model.noise.std_at(points.distance, points.feature, curve)
         names = list(dm.dataset.fmt.value_cols)
-        dof = model.noise.dof
-        factors = conformal_factors(points, std, len(names), dof) if self.conformal else None
-        table = calibration_table(points, std, names, factors, dof)
+        table, factors = calibrate(
+            model.noise, points, names, conformal=self.conformal, seed=seed % (2**31)
+        )
         table.insert(0, "series", "validation" if dm.split["val"] else "training")
         return table, None if factors is None else factors.tolist()
 
@@ -1049,7 +1043,7 @@ class LatentODE(BaseEstimator):
                 ds, rows, user_times, n_samples, self._seed, noise=predictive
             )
             draws = curves if noisy is None else noisy  # (S, B, T, F)
-            bands = np.quantile(draws, levels, axis=0)  # (Q, B, T, F)
+            bands = band_quantiles(draws, levels)  # (Q, B, T, F)
             if predictive and self.conformal_ is not None:
                 bands = self._widen(bands, np.median(draws, axis=0), ds, rows, padded)
             # Without a transform the noise has mean 0, and the curves' mean is exact; with

@@ -14,7 +14,8 @@ the values are (a concentration measured to 10%):
 and its shape is a Student t with ``ν_f`` degrees of freedom (2.5 to 100, learned): model
 errors are heavy-tailed, many small and a few large, and a Gaussian fitted to them makes the
 50% band too wide while the 90% band is right. Everything is fitted by maximum likelihood of
-the held-out residuals, with the curves' posterior spread added to ``σ²``.
+the held-out residuals, with the curves' posterior spread added to ``σ²``; the level term is
+kept only where it earns its two parameters (by the Bayesian information criterion).
 """
 
 from __future__ import annotations
@@ -142,7 +143,29 @@ def _t_log_density(r: torch.Tensor, scale: torch.Tensor, dof: torch.Tensor) -> t
 def _fit_one(
     r: torch.Tensor, v: torch.Tensor, h: torch.Tensor, m: torch.Tensor, floor: float, steps: int
 ) -> torch.Tensor:
-    """``(a, b, c, d, m0, ν)`` maximising the t likelihood of the residuals ``r``."""
+    """``(a, b, c, d, m0, ν)`` maximising the t likelihood of the residuals ``r``.
+
+    The level term (``d, m0``) is kept only when it raises the log-likelihood by more than its
+    two parameters cost by the Bayesian information criterion (``log n`` nats): where the
+    curve barely varies, or the noise does not follow it, a free level term fits chance
+    patterns of the residuals.
+    """
+    with_level, gain = _fit_terms(r, v, h, m, floor, steps, level=True)
+    without, base = _fit_terms(r, v, h, m, floor, steps, level=False)
+    return with_level if gain - base > math.log(r.numel()) else without
+
+
+def _fit_terms(
+    r: torch.Tensor,
+    v: torch.Tensor,
+    h: torch.Tensor,
+    m: torch.Tensor,
+    floor: float,
+    steps: int,
+    *,
+    level: bool,
+) -> tuple[torch.Tensor, float]:
+    """The coefficients and the summed log-likelihood, with or without the level term."""
     h_scale = h.max().clamp_min(1e-12)
     m_scale = m.std().clamp_min(1e-6)
     x, y = h / h_scale, (m - m.mean()) / m_scale  # both of order one: one learning rate
@@ -157,6 +180,7 @@ def _fit_one(
         for _ in range(steps):
             a, b, c, d = nn.functional.softplus(raw[:4])
             dof = _MIN_DOF + (_MAX_DOF - _MIN_DOF) * torch.sigmoid(raw[5])
+            d = d if level else torch.zeros_like(d)
             var = v + floor**2 + a + b * x + c * x**2 + d * (y - raw[4]) ** 2
             loss = -_t_log_density(r, var.sqrt(), dof).mean()
             optimiser.zero_grad()
@@ -164,7 +188,11 @@ def _fit_one(
             optimiser.step()
     with torch.no_grad():
         a, b, c, d = nn.functional.softplus(raw[:4])
+        d = d if level else torch.zeros_like(d)
         dof = _MIN_DOF + (_MAX_DOF - _MIN_DOF) * torch.sigmoid(raw[5])
+        var = v + floor**2 + a + b * x + c * x**2 + d * (y - raw[4]) ** 2
+        total = float(_t_log_density(r, var.sqrt(), dof).sum())
         centre = m.mean() + raw[4] * m_scale
         # back to model time and standardised values
-        return torch.stack([a, b / h_scale, c / h_scale**2, d / m_scale**2, centre, dof])
+        coef = torch.stack([a, b / h_scale, c / h_scale**2, d / m_scale**2, centre, dof])
+        return coef, total

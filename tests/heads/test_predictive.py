@@ -69,3 +69,23 @@ def test_distance_to_the_nearest_observation_ignores_masked_entries_and_padding(
     assert d[1].tolist() == [[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]]
     with pytest.raises(ValueError, match=r"`times` must be \(batch, n_times\)"):
         batch.distance_to_observed(torch.zeros(3, 2))
+
+
+def test_the_level_term_is_kept_only_where_the_noise_follows_the_level():
+    g = torch.Generator().manual_seed(3)
+    n = 4000
+    h = torch.zeros(n, dtype=torch.float64)
+    m = 2.0 * torch.rand(n, generator=g, dtype=torch.float64)  # curve values 0-2
+    z = torch.randn(n, generator=g, dtype=torch.float64)
+    feature = torch.zeros(n, dtype=torch.long)
+    proportional = PredictiveNoise(1, floor=1e-4)
+    proportional.fit(0.1 * m * z, torch.zeros_like(h), h, feature, m)  # 10% of the level
+    assert proportional.coef[3, 0] > 0
+    at = proportional.std_at(
+        torch.zeros(2), torch.zeros(2, dtype=torch.long), torch.tensor([0.5, 1.5])
+    )
+    assert at[0] == pytest.approx(0.05, rel=0.2)
+    assert at[1] == pytest.approx(0.15, rel=0.2)
+    flat = PredictiveNoise(1, floor=1e-4)
+    flat.fit(0.1 * z, torch.zeros_like(h), h, feature, m)  # the same noise at every level
+    assert flat.coef[3, 0] == 0
