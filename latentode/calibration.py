@@ -1,10 +1,10 @@
 """Predictive bands that hold their level: noise fitted on held-out points, and its audit.
 
 After training, :func:`held_out_points` hides points of series the model was not fitted on
-(the validation series), in two ways a user predicts: interior points (interpolation) and the
-last 30% of each series' span (extrapolation). The model predicts them from the rest; the
-residuals, the spread of the decoded curves and each point's distance to the nearest
-conditioning observation then
+(half of the validation series), in two ways a user predicts: interior points (interpolation)
+and the last 20-50% of each series' span (extrapolation), over several rounds. The model
+predicts them from the rest; the residuals, the spread of the decoded curves and each point's
+distance to the nearest conditioning observation then
 
 - fit the predictive noise (:class:`~latentode.heads.predictive.PredictiveNoise`),
 - for the opt-in split-conformal step, give per-feature, per-task factors that widen or
@@ -43,12 +43,8 @@ __all__ = [
 TASK_BANDS = ("interpolation", "extrapolation")
 """Where a predicted time lies: inside a series' observed window, or past its last time."""
 
-OBSERVED = len(TASK_BANDS)
-"""The band of conditioning points themselves (distance 0): they anchor the noise at an
-observed time, but as in-sample points they count in no coverage."""
-
 _INTERIOR_SHARE = 0.25  # interior points hidden per series (as latentode.evaluate.compare)
-_EXTRAP_CUT = 0.7  # the last 30% of each span is forecast
+_EXTRAP_CUTS = (0.5, 0.6, 0.7, 0.8)  # shares of each span after which points are forecast
 _CHUNK = 64  # series per forward pass
 
 
@@ -61,8 +57,7 @@ class HeldOutPoints:
         curves: ``(n_samples, n)`` decoded curves there, one per posterior sample.
         distance: ``(n,)`` distance (model time) to the nearest conditioning observation.
         feature: ``(n,)`` long, the entry's feature.
-        band: ``(n,)`` long, index into :data:`TASK_BANDS`, or :data:`OBSERVED` for a
-            conditioning point itself.
+        band: ``(n,)`` long, index into :data:`TASK_BANDS`.
         series: ``(n,)`` long, the position of the entry's series in the items given.
     """
 
@@ -82,6 +77,11 @@ class HeldOutPoints:
         return self.curves.mean(0)
 
     @property
+    def outside(self) -> torch.Tensor:
+        """``(n,)`` bool: the entry lies outside its conditioning window (extrapolation)."""
+        return self.band == TASK_BANDS.index("extrapolation")
+
+    @property
     def residuals(self) -> torch.Tensor:
         return self.values - self.curves.mean(0)
 
@@ -94,8 +94,14 @@ def _observed_rows(item: SeriesItem) -> torch.Tensor:
     return torch.nonzero(item.mask.amax(-1) > 0).flatten()
 
 
-def _split(item: SeriesItem, band: int, generator: torch.Generator) -> tuple | None:
-    """(conditioning, target) items of one series for one task band, or None if too short."""
+def _split(
+    item: SeriesItem, band: int, generator: torch.Generator, cut_share: float
+) -> tuple | None:
+    """(conditioning, target) items of one series for one task band, or None if too short.
+
+    Interpolation hides a random 25% of the interior points; extrapolation hides every point
+    after ``cut_share`` of the series' span.
+    """
     rows = _observed_rows(item)
     if rows.numel() < 3:
         return None
@@ -106,7 +112,7 @@ def _split(item: SeriesItem, band: int, generator: torch.Generator) -> tuple | N
         hidden[interior[torch.randperm(interior.numel(), generator=generator)[:k]]] = True
     else:
         t = item.times
-        cut = t[rows[0]] + _EXTRAP_CUT * (t[rows[-1]] - t[rows[0]])
+        cut = t[rows[0]] + cut_share * (t[rows[-1]] - t[rows[0]])
         hidden[rows[t[rows] > cut]] = True
         if not bool(hidden.any()) or bool(hidden[rows].all()):
             return None
@@ -123,15 +129,21 @@ def held_out_points(
     *,
     n_samples: int = 32,
     seed: int = 0,
+    rounds: int = 4,
 ) -> HeldOutPoints | None:
     """Hide points of ``items`` in both task bands and predict them with ``model``.
 
+    Each of ``rounds`` rounds hides a fresh random 25% of each series' interior points, and
+    everything after one of :data:`_EXTRAP_CUTS` of its span (the last 50%, 40%, 30%, 20%),
+    so that a few series give many points, at many distances from the conditioning ones.
     Returns None when no series has enough points (three observed rows) to hide any.
     """
     generator = torch.Generator().manual_seed(seed)
     parts: list[tuple[torch.Tensor, ...]] = []
-    for band in range(len(TASK_BANDS)):
-        splits = ((k, _split(it, band, generator)) for k, it in enumerate(items))
+    plan = [(r, band) for r in range(rounds) for band in range(len(TASK_BANDS))]
+    for r, band in plan:
+        cut_share = _EXTRAP_CUTS[r % len(_EXTRAP_CUTS)]
+        splits = ((k, _split(it, band, generator, cut_share)) for k, it in enumerate(items))
         pairs = [(k, *p) for k, p in splits if p is not None]
         for start in range(0, len(pairs), _CHUNK):
             chunk = pairs[start : start + _CHUNK]
@@ -145,10 +157,6 @@ def held_out_points(
             curves = model.decode(z0, target.times, anchor)  # (S, B, T, F)
             distance = cond.distance_to_observed(target.times)  # (B, T, F)
             parts.append(_entries(target, curves, distance, band, position))
-            if band == 0:  # the conditioning points themselves: the noise at distance 0
-                at_cond = model.decode(z0, cond.times, anchor)  # (S, B, n_cond, F)
-                zero = torch.zeros_like(cond.values)
-                parts.append(_entries(cond, at_cond, zero, OBSERVED, position))
     if not parts:
         return None
     values, curves, distance, feature, band, series = (
@@ -214,18 +222,22 @@ def fit_bands(
     Returns the factors ``(n_features, n_bands)`` (None without ``conformal``) and a function
     that gives the :class:`Bands` of any points under this fit.
     """
-    noise.fit(fit_on.residuals, fit_on.spread, fit_on.distance, fit_on.feature, fit_on.mean_curve)
+    noise.fit(
+        fit_on.residuals,
+        fit_on.spread,
+        fit_on.distance,
+        fit_on.feature,
+        fit_on.mean_curve,
+        fit_on.outside,
+    )
 
     def bands_of(points: HeldOutPoints, factors: np.ndarray | None) -> Bands:
-        std = noise.std_at(points.distance, points.feature, points.mean_curve)
-        dof = noise.dof.to(std.dtype)[points.feature]
+        std = noise.std_at(points.distance, points.feature, points.mean_curve, points.outside)
+        dof = noise.dof_at(points.feature, points.outside).to(std.dtype)
         if factors is None:
             factor = torch.ones_like(std)
         else:
-            # conditioning points (band OBSERVED) are never widened: a column of ones
-            k = torch.ones(noise.n_features, OBSERVED + 1, dtype=std.dtype)
-            k[:, :OBSERVED] = torch.as_tensor(factors, dtype=std.dtype)
-            factor = k[points.feature, points.band]
+            factor = torch.as_tensor(factors, dtype=std.dtype)[points.feature, points.band]
         return Bands(std, dof, factor)
 
     factors = None
@@ -234,24 +246,23 @@ def fit_bands(
     return factors, bands_of
 
 
-def _held_out_only(points: HeldOutPoints, bands: Bands) -> tuple[HeldOutPoints, Bands]:
-    """The points (and their bands) that were hidden: conditioning points are in-sample."""
-    keep = points.band < OBSERVED
-    return points.subset(keep), bands.subset(keep)
-
-
 def predictive_quantiles(
     points: HeldOutPoints, bands: Bands, levels: Sequence[float], seed: int = 0
 ) -> torch.Tensor:
     """Quantiles ``(len(levels), n)`` of the curves plus each point's predictive noise.
 
-    The noise at a point is its scale times a Student t with its degrees of freedom; the
-    quantiles are then stretched about the median by the point's conformal factor (the
-    median, 0.5, must be among ``levels`` for that to apply; it always is here).
+    The noise at a point is its scale times a Student t with its degrees of freedom, drawn
+    :data:`_NOISE_DRAWS` times per curve: the quantiles of a point are then read from
+    hundreds of draws, which steadies each point's band (and its conformal score) where a
+    few dozen curves would leave it noisy. The quantiles are then stretched about the median
+    by the point's conformal factor (the median, 0.5, must be among ``levels`` for that to
+    apply; it always is here).
     """
     rng = np.random.default_rng(seed)
-    noise = rng.standard_t(bands.dof.double().numpy(), size=points.curves.shape)
-    draws = points.curves.numpy() + noise * bands.std.numpy()  # (S, n)
+    shape = (_NOISE_DRAWS, *points.curves.shape)  # (R, S, n)
+    noise = rng.standard_t(np.broadcast_to(bands.dof.double().numpy(), shape))
+    draws = points.curves.numpy() + noise * bands.std.numpy()  # (R, S, n)
+    draws = draws.reshape(-1, draws.shape[-1])  # (R S, n)
     q = torch.as_tensor(band_quantiles(draws, levels), dtype=points.values.dtype)  # (Q, n)
     if 0.5 in levels:
         median = q[list(levels).index(0.5)]
@@ -263,7 +274,6 @@ def calibration_table(
     points: HeldOutPoints, bands: Bands, feature_names: Sequence[str]
 ) -> pd.DataFrame:
     """Coverage of the central 50% and 90% bands, per task band and feature (and "all")."""
-    points, bands = _held_out_only(points, bands)
     q = predictive_quantiles(points, bands, _LEVELS)  # (5, n)
     x = points.values
     in90 = ((x >= q[0]) & (x <= q[4])).double()
@@ -297,7 +307,6 @@ def conformal_factors(points: HeldOutPoints, bands: Bands, n_features: int) -> n
     than 10 points borrows the factor of its feature over both bands (1 if that too is short).
     ``bands`` must be unwidened (factor 1).
     """
-    points, bands = _held_out_only(points, bands)  # the same draws as calibration_table's
     q = predictive_quantiles(points, bands, _LEVELS)[[0, 2, 4]]  # (3, n)
     x = points.values
     # how far each band side must stretch to reach x: the band median ± k (side) holds x
@@ -343,7 +352,7 @@ def calibrate(
         coverage_90``) and the factors ``(n_features, n_bands)`` (None without
         ``conformal``), both of the fit on all ``points``, which ``noise`` keeps.
     """
-    hidden_series = torch.unique(points.series[points.band < OBSERVED])
+    hidden_series = torch.unique(points.series)
     generator = torch.Generator().manual_seed(seed)
     order = hidden_series[torch.randperm(hidden_series.numel(), generator=generator)]
     halves = order[: order.numel() // 2], order[order.numel() // 2 :]
@@ -370,4 +379,5 @@ def calibrate(
 
 
 _LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)  # the bands the audit and the factors read
+_NOISE_DRAWS = 8  # noise draws per posterior curve at each held-out point
 _MIN_AUDIT_SERIES = 5  # series with hidden points per half for an out-of-sample audit

@@ -361,6 +361,7 @@ def _predict(args: argparse.Namespace) -> int:
             horizon=args.horizon,
             quantiles=args.quantiles,
             num_samples=args.num_samples,
+            interval=args.interval,
         )
         write_table(pred, args.out, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
@@ -381,7 +382,9 @@ def _sample(args: argparse.Namespace) -> int:
     try:
         df = None if args.data is None else read_table(args.data)
         times = _parse_times(args.times)
-        samples = model.sample(args.n_samples, times, df=df, random_state=args.seed)
+        samples = model.sample(
+            args.n_samples, times, df=df, random_state=args.seed, noise=not args.no_noise
+        )
         write_table(samples, args.out, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
         raise SystemExit(f"latentode sample: {err}") from None
@@ -502,6 +505,12 @@ def _add_file_commands(commands) -> None:
         "--quantiles", type=_quantile_list, default=[0.05, 0.5, 0.95], help="default 0.05,0.5,0.95"
     )
     predict.add_argument("--num-samples", type=_positive_int, default=100, help="default 100")
+    predict.add_argument(
+        "--interval",
+        choices=("predictive", "mean"),
+        default="predictive",
+        help="quantiles of a new observation (default) or of the noise-free curve",
+    )
     predict.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     sample = commands.add_parser(
@@ -514,6 +523,11 @@ def _add_file_commands(commands) -> None:
     sample.add_argument("--n-samples", type=_positive_int, default=10, help="default 10")
     sample.add_argument("--data", help="condition on these series (.csv or .parquet)")
     sample.add_argument("--seed", type=int, default=0, help="default 0")
+    sample.add_argument(
+        "--no-noise",
+        action="store_true",
+        help="draw the noise-free curves instead of new observations",
+    )
     sample.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     sample.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 

@@ -72,6 +72,7 @@ INTERVALS = ("predictive", "mean")
 # Conditioning shares drawn per series in training: a model trained on one share learns to
 # expect that many points and does worse when a user gives it all of theirs.
 _COND_FRACTION = {"interpolation": (0.3, 1.0), "extrapolation": (0.5, 1.0)}
+_MIN_CALIBRATION_SERIES = 4  # validation series per half to split off the bands' own
 _MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, features) in memory
 
 
@@ -185,9 +186,12 @@ class LatentODE(BaseEstimator):
         own points far better (measured in ``benchmarks/baselines.py``).
     val_fraction : float, default=0.2
         Share of series held out (unused with ``fit(..., val_df=...)``; 0 trains on
-        everything and keeps the last weights). About 50 times over the budget, the model
-        predicts held-out points of these series from the rest, and the weights with the
-        lowest error there (in standardised units) are kept.
+        everything and keeps the last weights). Half of them, at random, choose the weights:
+        about 50 times over the budget, the model predicts held-out points of these series
+        from the rest, and the weights with the lowest error there (in standardised units)
+        are kept. The other half fit the predictive noise of the bands after training (see
+        ``calibration_``): series that chose the weights fit them better than new ones do.
+        With fewer than 8 validation series, all of them do both jobs.
     early_stopping_patience : int or None, default=None
         Stop after this many validation checks (each about 2% of the budget) without a better
         one; None runs the whole budget, which the cosine schedule makes the better default.
@@ -256,14 +260,17 @@ class LatentODE(BaseEstimator):
     n_steps_ : int or None
         Optimiser steps trained (None for models saved before it was recorded).
     calibration_ : DataFrame or None
-        Coverage of the 50% and 90% predictive bands on held-out points of the validation
-        series (the training series without validation), by task band (``interpolation``:
-        25% of interior points hidden; ``extrapolation``: the last 30% of each span) and
-        feature (and ``"all"``): columns ``series, audit, task, feature, n, coverage_50,
-        coverage_90``. The audit is ``"out-of-sample"``: the noise (and conformal factors)
-        fitted on one half of these series, the coverage counted on the other half, both
-        ways round; with fewer than 5 series with hidden points per half it is
-        ``"in-sample"``, on the points the bands were fitted on, which flatters them.
+        Coverage of the 50% and 90% predictive bands on held-out points of the series that
+        fitted the predictive noise (``series``: ``"calibration"``, the half of the
+        validation series that did not choose the weights; ``"validation"`` when there were
+        too few to split; ``"training"`` without validation series), by task band
+        (``interpolation``: 25% of interior points hidden, in 4 rounds; ``extrapolation``:
+        the last 50%, 40%, 30% and 20% of each span) and feature (and ``"all"``): columns
+        ``series, audit, task, feature, n, coverage_50, coverage_90``. The audit is
+        ``"out-of-sample"``: the noise (and conformal factors) fitted on one half of these
+        series, the coverage counted on the other half, both ways round; with fewer than 5
+        series with hidden points per half it is ``"in-sample"``, on the points the bands
+        were fitted on, which flatters them.
     conformal_ : list or None
         The conformal factors ``(n_features, 2)`` (interpolation, extrapolation), with
         ``conformal=True``.
@@ -569,6 +576,7 @@ class LatentODE(BaseEstimator):
         )
         dm.setup()
         kinds, source = self._resolve_kinds(dm)
+        calibration_rows = _split_off_calibration(dm, seed)
         has_val = len(dm.split["val"]) > 0
         plan = plan_training(
             len(dm.split["train"]),
@@ -622,7 +630,7 @@ class LatentODE(BaseEstimator):
         best.restore(module)
         module.fit_level_prior(dm)  # again: the kept weights may be an earlier step's
         module.eval()
-        calibration, conformal = self._calibrate(module.model, dm, seed)
+        calibration, conformal = self._calibrate(module.model, dm, seed, calibration_rows)
         return self._set_fitted(
             module,
             dm.dataset.fmt,
@@ -653,23 +661,33 @@ class LatentODE(BaseEstimator):
         return FeatureTransform(self.transforms, features)
 
     def _calibrate(
-        self, model: Any, dm: IrregularTimeSeriesDataModule, seed: int
+        self,
+        model: Any,
+        dm: IrregularTimeSeriesDataModule,
+        seed: int,
+        rows: list[int] | None = None,
     ) -> tuple[pd.DataFrame | None, list[list[float]] | None]:
         """Fit the predictive noise on held-out points; measure, and optionally fix, coverage.
 
-        The points are interior points and the last 30% of the span of the validation series
-        (the training series when there are none, which flatters the bands). Returns the
-        ``calibration_`` table and the conformal factors (None unless ``conformal``).
+        The points are interior points and the last 30% of the span of the series ``rows``
+        (default: the validation series, or the training series when there are none, which
+        flatters the bands). Returns the ``calibration_`` table and the conformal factors
+        (None unless ``conformal``).
         """
-        split = dm.split["val"] or dm.split["train"]
-        points = held_out_points(model, [dm.dataset[i] for i in split], seed=seed % (2**31))
+        if rows is not None:
+            label = "calibration"
+        elif dm.split["val"]:
+            rows, label = dm.split["val"], "validation"
+        else:
+            rows, label = dm.split["train"], "training"
+        points = held_out_points(model, [dm.dataset[i] for i in rows], seed=seed % (2**31))
         if points is None:  # every series too short to hide a point: the floor alone
             return None, None
         names = list(dm.dataset.fmt.value_cols)
         table, factors = calibrate(
             model.noise, points, names, conformal=self.conformal, seed=seed % (2**31)
         )
-        table.insert(0, "series", "validation" if dm.split["val"] else "training")
+        table.insert(0, "series", label)
         return table, None if factors is None else factors.tolist()
 
     def _resolve_kinds(
@@ -736,12 +754,19 @@ class LatentODE(BaseEstimator):
 
     @classmethod
     def from_lightning(
-        cls, module: LatentODEModule, datamodule: IrregularTimeSeriesDataModule
+        cls,
+        module: LatentODEModule,
+        datamodule: IrregularTimeSeriesDataModule,
+        *,
+        conformal: bool = False,
     ) -> LatentODE:
         """Wrap a module trained with any Lightning ``Trainer`` (e.g. by ``latentode fit``).
 
         The estimator takes the module's weights and hyperparameters and the data module's
-        layout and scalers, so it predicts, samples, scores and saves like a fitted one.
+        layout and scalers, so it predicts, samples, scores and saves like a fitted one. A
+        module whose predictive noise is not fitted yet gets it fitted here, as ``fit`` does,
+        on the data module's validation series (its training series without any), with
+        ``calibration_`` and, with ``conformal``, the conformal factors.
         """
         if not isinstance(module, LatentODEModule):
             raise TypeError(f"`module` must be a LatentODEModule; got {type(module).__name__}")
@@ -777,7 +802,13 @@ class LatentODE(BaseEstimator):
             event_weight=hp.get("event_weight", 1.0),
             level=hp.get("level", "none"),
             time_gaps_per_unit=datamodule.time_gaps_per_unit,
+            conformal=check_bool("conformal", conformal),
         )
+        calibration, factors = None, None
+        if not bool(module.model.noise.fitted):
+            module.eval()
+            with torch.no_grad():
+                calibration, factors = model._calibrate(module.model, datamodule, datamodule.seed)
         kinds, source = None, None
         if hp.get("n_event_kinds", 0):
             if datamodule.event_kinds_ is not None:
@@ -800,6 +831,8 @@ class LatentODE(BaseEstimator):
             n_steps=module.global_step if module._trainer is not None else None,
             event_kinds=kinds,
             event_source=source,
+            calibration=calibration,
+            conformal=factors,
         )
 
     # -- shared prediction machinery -----------------------------------------------------------
@@ -942,7 +975,9 @@ class LatentODE(BaseEstimator):
             noisy = None
             if noise:
                 std = model.noise_std(batch, times, draws)  # (S, B, T, F), standardised
-                noisy = draws + self._observation_noise(ids, lengths, draws.shape, salt) * std
+                outside = batch.outside_window(times.to(batch.times.dtype)).numpy()  # (B, T)
+                unit = self._observation_noise(ids, lengths, draws.shape, salt, outside)
+                noisy = draws + unit * std
         values = self._to_user(draws)  # (S, B, T, F)
         return values, padded_user, lengths, None if noisy is None else self._to_user(noisy)
 
@@ -967,19 +1002,27 @@ class LatentODE(BaseEstimator):
         )
 
     def _observation_noise(
-        self, ids: list[Hashable], lengths: np.ndarray, shape: torch.Size, salt: int
+        self,
+        ids: list[Hashable],
+        lengths: np.ndarray,
+        shape: torch.Size,
+        salt: int,
+        outside: np.ndarray,
     ) -> torch.Tensor:
         """Unit-scale noise ``shape = (S, B, T, F)``: each feature's t, per series seeded.
 
-        A series draws exactly ``(S, its own n_times, F)`` values (padding stays 0) from a
-        seed of its id and ``salt``, so its noise does not depend on its batch-mates.
+        ``outside (B, T)`` marks times outside each series' observed window, which draw from
+        that window's law. A series draws exactly ``(S, its own n_times, F)`` values (padding
+        stays 0) from a seed of its id and ``salt``, so its noise does not depend on its
+        batch-mates.
         """
         noise = self.module_.model.noise
         n_samples, _, _, n_features = shape
         out = np.zeros(tuple(shape))
         for b, (sid, n) in enumerate(zip(ids, lengths, strict=True)):
             rng = np.random.default_rng(_series_seed(("observation", sid), salt))
-            out[:, b, : int(n)] = noise.standard_draws(rng, (n_samples, int(n), n_features))
+            where = outside[b, : int(n), None]  # (n, 1)
+            out[:, b, : int(n)] = noise.standard_draws(rng, (n_samples, int(n), n_features), where)
         return torch.as_tensor(out, dtype=torch.float32)
 
     # -- predict -----------------------------------------------------------------------------
@@ -1016,11 +1059,14 @@ class LatentODE(BaseEstimator):
         interval : {"predictive", "mean"}, default="predictive"
             ``"predictive"``: quantiles of a *new observation* at each time: the decoded curve
             under the posterior plus the predictive noise learned after ``fit`` on held-out
-            points (it grows with the distance to the nearest observation), widened by the
+            points (it grows with the distance to the nearest observation, and has one law
+            inside each series' observed window and another outside it), widened by the
             conformal factors when the model was fitted with ``conformal=True``. A 90% band
             (``q0.05``–``q0.95``) is meant to hold 90% of new observations; ``calibration_``
             says how well it did on the validation series. ``"mean"``: quantiles of the
             decoded curve alone (where the noise-free signal may be), much narrower.
+            Quantiles of the ``num_samples`` draws use the positions ``k / (S + 1)``, so that
+            a band holds a new draw with the probability it names.
 
         Returns
         -------
@@ -1144,7 +1190,11 @@ class LatentODE(BaseEstimator):
             if noise:  # a new series has no observations: the noise at an observed time
                 std = model.noise.std(torch.zeros_like(draws), draws)  # (n, 1, T, F)
                 eps = self._observation_noise(
-                    ["prior"], np.array([offsets.size]), draws.shape, seed
+                    ["prior"],
+                    np.array([offsets.size]),
+                    draws.shape,
+                    seed,
+                    np.zeros((1, offsets.size), dtype=bool),
                 )
                 draws = draws + eps * std
         values = self._to_user(draws[:, 0])  # (n, T, F)
@@ -1737,6 +1787,24 @@ def _load_weights(module: LatentODEModule, state: dict[str, Any]) -> None:
             f"the weights do not match the settings: missing {sorted(missing)}, unexpected "
             f"{sorted(unexpected)}"
         )
+
+
+def _split_off_calibration(dm: IrregularTimeSeriesDataModule, seed: int) -> list[int] | None:
+    """Take half of the validation series (at random) out of weight selection, for the bands.
+
+    The kept weights are those with the lowest error on the validation series, so their
+    residuals there are smaller than on new series (by a quarter on the absorption curves of
+    ``benchmarks/baselines.py``), and noise fitted to them makes bands too narrow. Returns
+    the calibration series' rows, or None with fewer than :data:`_MIN_CALIBRATION_SERIES`
+    validation series in each half (then all of them do both jobs).
+    """
+    val = list(dm.split["val"])
+    if len(val) < 2 * _MIN_CALIBRATION_SERIES:
+        return None
+    order = np.random.default_rng(seed).permutation(len(val))
+    half = len(val) // 2
+    dm.split["val"] = sorted(val[i] for i in order[half:])
+    return sorted(val[i] for i in order[:half])
 
 
 def _calibration_frame(table: Any) -> pd.DataFrame | None:

@@ -367,12 +367,15 @@ class LatentODEModel(nn.Module):
         """Scale of the predictive noise around ``curves (..., batch, n_times, n_features)``.
 
         It grows with each time's distance (``times (batch, n_times)``) to the nearest
-        observation of ``cond`` and with the curve's value
+        observation of ``cond`` and with the curve's value, and follows one law inside each
+        series' observed window and another outside it
         (:class:`~latentode.heads.predictive.PredictiveNoise`), in standardised units; the
         result has the shape of ``curves``.
         """
-        distance = cond.distance_to_observed(times.to(cond.times.dtype))  # (B, T, F)
-        return self.noise.std(distance.to(curves.dtype), curves)
+        times = times.to(cond.times.dtype)
+        distance = cond.distance_to_observed(times)  # (B, T, F)
+        outside = cond.outside_window(times).unsqueeze(-1)  # (B, T, 1)
+        return self.noise.std(distance.to(curves.dtype), curves, outside)
 
     @torch.no_grad()
     def fit_level_prior(self, batches: Iterable[IrregularBatch]) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -104,6 +105,9 @@ def test_fit_saves_a_model_and_its_config(fitted_folder):
     model = LatentODE.load(fitted_folder / "model")
     assert model.n_features_in_ == 1
     assert model.latent_dim == 3
+    # the predictive noise is fitted after a Lightning fit too, and audited
+    assert bool(model.module_.model.noise.fitted)
+    assert set(model.calibration_["task"]) == {"interpolation", "extrapolation"}
     assert "latent_dim: 3" in (fitted_folder / "model" / "fit-config.yaml").read_text()
 
 
@@ -117,6 +121,11 @@ def test_predict_and_sample_on_files(fitted_folder, capsys):
     pred = pd.read_csv(out)
     assert list(pred.columns) == ["id", "time", "x", "x_q0.05", "x_q0.5", "x_q0.95"]
     assert len(pred) == 16 * 3
+    curve = fitted_folder / "curve.csv"
+    assert main([*argv, "--out", str(curve), "--interval", "mean"]) == 0
+    narrow = pd.read_csv(curve)
+    width = (pred["x_q0.95"] - pred["x_q0.05"]).median()
+    assert (narrow["x_q0.95"] - narrow["x_q0.05"]).median() < width
     samples = fitted_folder / "samples.csv"
     argv = ["sample", "--model", str(model), "--times", "0,0.5", "--n-samples", "4"]
     assert main([*argv, "--out", str(samples), "--seed", "3"]) == 0
@@ -126,6 +135,9 @@ def test_predict_and_sample_on_files(fitted_folder, capsys):
     assert main([*argv, "--out", str(samples), "--seed", "3", "--overwrite"]) == 0
     pd.testing.assert_frame_equal(first, pd.read_csv(samples))
     assert len(first) == 8
+    curves = fitted_folder / "curves.csv"
+    assert main([*argv, "--out", str(curves), "--seed", "3", "--no-noise"]) == 0
+    assert not np.allclose(pd.read_csv(curves)["x"], first["x"])
 
 
 @pytest.mark.parametrize(

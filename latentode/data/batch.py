@@ -241,6 +241,20 @@ class IrregularBatch:
         distance = torch.stack(out, dim=-1)  # (batch, n_times, n_features)
         return torch.where(torch.isinf(distance), nearest_any.unsqueeze(-1), distance)
 
+    def outside_window(self, times: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_times)`` bool: each of ``times (batch, n_times)`` lies before the
+        series' first observation or after its last (padding and empty rows never count)."""
+        if times.ndim != 2 or times.shape[0] != self.batch_size:
+            raise ValueError(
+                f"`times` must be (batch, n_times) with batch={self.batch_size}; got "
+                f"{tuple(times.shape)}"
+            )
+        anything = (self.mask > 0).any(-1) & self.position_mask  # (batch, max_obs)
+        inf = torch.full_like(self.times, math.inf)
+        first = torch.where(anything, self.times, inf).amin(-1, keepdim=True)  # (batch, 1)
+        last = torch.where(anything, self.times, -inf).amax(-1, keepdim=True)
+        return (times < first) | (times > last)
+
     def union_grid(self, include: torch.Tensor | Sequence[float] | None = None) -> UnionGrid:
         """Sorted union of the batch's times (plus ``include``, e.g. a shared start time 0).
 

@@ -32,10 +32,17 @@ __all__ = ["PredictiveNoise"]
 
 _MIN_DOF, _MAX_DOF = 2.5, 100.0  # t with a finite variance ... practically Gaussian
 _N_COEF = 6  # a, b, c, d, m0, ν
+_N_WINDOWS = 2  # inside a series' observed window, outside it
+_MIN_WINDOW_POINTS = 30  # points for a window's own law; fewer share the feature's
 
 
 class PredictiveNoise(nn.Module):
     """Per-feature predictive noise: a Student t whose scale depends on distance and level.
+
+    Each feature has two laws: one for times inside a series' observed window (interpolation,
+    and the observed times themselves) and one for times before or after it (extrapolation).
+    The model's errors differ in kind between the two (bounded between neighbours, growing
+    past the last one), and one law fitted to both skews each.
 
     Args:
         n_features: Observed features.
@@ -43,7 +50,8 @@ class PredictiveNoise(nn.Module):
             still gets a band of finite width. Default 1e-3.
 
     Attributes:
-        coef: ``(6, n_features)`` buffer: ``a, b, c, d, m0, ν`` of each feature.
+        coef: ``(6, n_features, 2)`` buffer: ``a, b, c, d, m0, ν`` of each feature, inside
+            (0) and outside (1) the observed window.
         fitted: 0-d bool buffer; before :meth:`fit`, the noise is the floor alone, Gaussian.
     """
 
@@ -51,40 +59,99 @@ class PredictiveNoise(nn.Module):
         super().__init__()
         self.n_features = check_int("n_features", n_features, minimum=1)
         self.floor = check_real("floor", floor, positive=True)
-        coef = torch.zeros(_N_COEF, self.n_features)
+        coef = torch.zeros(_N_COEF, self.n_features, _N_WINDOWS)
         coef[5] = _MAX_DOF
         self.register_buffer("coef", coef)
         self.register_buffer("fitted", torch.tensor(False))
 
-    def variance(self, h: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
-        """``σ(h, m)²`` for ``h`` (and curve values ``m``) of shape ``(..., n_features)``."""
-        a, b, c, d, m0, _ = self.coef.to(h.dtype)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # models saved with one law per feature (6, F): the same law inside and outside
+        key = prefix + "coef"
+        old = state_dict.get(key)
+        if old is not None and old.dim() == 2:
+            state_dict[key] = old.unsqueeze(-1).expand(*old.shape, _N_WINDOWS).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _coef(self, outside: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        """``(6, ..., n_features)``: each coefficient where ``outside (..., n_features)``."""
+        coef = self.coef.to(dtype)
+        if outside is None:
+            return coef[..., 0]
+        lead = (1,) * (outside.dim() - 1)  # (6, 1, ..., 1, F) against (..., F)
+        inside_coef = coef[..., 0].reshape(_N_COEF, *lead, self.n_features)
+        outside_coef = coef[..., 1].reshape(_N_COEF, *lead, self.n_features)
+        return torch.where(outside.bool().unsqueeze(0), outside_coef, inside_coef)
+
+    def variance(
+        self,
+        h: torch.Tensor,
+        m: torch.Tensor | None = None,
+        outside: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``σ(h, m)²`` for ``h`` (and curve values ``m``) of shape ``(..., n_features)``.
+
+        ``outside`` (broadcastable bool) marks times outside the observed window; None means
+        inside.
+        """
+        if outside is not None:
+            outside = torch.broadcast_to(outside, h.shape)
+        a, b, c, d, m0, _ = self._coef(outside, h.dtype)
         var = self.floor**2 + a + b * h + c * h**2
         return var if m is None else var + d * (m.to(h.dtype) - m0) ** 2
 
-    def std(self, h: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
+    def std(
+        self,
+        h: torch.Tensor,
+        m: torch.Tensor | None = None,
+        outside: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The scale ``σ(h, m)``, ``(..., n_features)``; ``m=None`` leaves the level term out."""
-        return self.variance(h, m).sqrt()
+        return self.variance(h, m, outside).sqrt()
 
     def std_at(
-        self, h: torch.Tensor, feature: torch.Tensor, m: torch.Tensor | None = None
+        self,
+        h: torch.Tensor,
+        feature: torch.Tensor,
+        m: torch.Tensor | None = None,
+        outside: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``σ`` of scattered points: ``h (n,)`` (and ``m (n,)``) each of feature ``feature``."""
-        a, b, c, d, m0, _ = self.coef.to(h.dtype)[:, feature]  # 6 × (n,)
+        """``σ`` of scattered points: ``h (n,)`` (and ``m``, ``outside (n,)``), each of
+        feature ``feature``."""
+        a, b, c, d, m0, _ = self._coef_at(feature, outside, h.dtype)
         var = self.floor**2 + a + b * h + c * h**2
         if m is not None:
             var = var + d * (m.to(h.dtype) - m0) ** 2
         return var.sqrt()
 
+    def dof_at(self, feature: torch.Tensor, outside: torch.Tensor | None = None) -> torch.Tensor:
+        """``(n,)`` degrees of freedom ``ν`` of scattered points' t."""
+        return self._coef_at(feature, outside, self.coef.dtype)[5]
+
+    def _coef_at(
+        self, feature: torch.Tensor, outside: torch.Tensor | None, dtype: torch.dtype
+    ) -> torch.Tensor:
+        window = torch.zeros_like(feature) if outside is None else outside.long()
+        return self.coef.to(dtype)[:, feature, window]  # (6, n)
+
     @property
     def dof(self) -> torch.Tensor:
-        """``(n_features,)`` degrees of freedom ``ν`` of each feature's t."""
+        """``(n_features, 2)`` degrees of freedom ``ν`` of each feature's t, inside and
+        outside the observed window."""
         return self.coef[5]
 
-    def standard_draws(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Unit-scale draws ``shape = (..., n_features)`` of each feature's t, from ``rng``."""
-        dof = self.dof.double().numpy()  # broadcasts over the last axis
-        return rng.standard_t(dof, size=shape)
+    def standard_draws(
+        self,
+        rng: np.random.Generator,
+        shape: tuple[int, ...],
+        outside: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Unit-scale draws ``shape = (..., n_features)`` of each feature's t, from ``rng``.
+
+        ``outside`` (bool, broadcastable to ``shape``) picks the law outside the window.
+        """
+        dof = self.dof.double().numpy()  # (F, 2)
+        nu = dof[:, 0] if outside is None else np.where(outside, dof[:, 1], dof[:, 0])
+        return rng.standard_t(np.broadcast_to(nu, shape))
 
     def fit(
         self,
@@ -93,6 +160,7 @@ class PredictiveNoise(nn.Module):
         h: torch.Tensor,
         feature: torch.Tensor,
         curve: torch.Tensor | None = None,
+        outside: torch.Tensor | None = None,
         *,
         steps: int = 400,
     ) -> None:
@@ -104,18 +172,29 @@ class PredictiveNoise(nn.Module):
             h: ``(n,)`` distance to the nearest conditioning observation of that feature.
             feature: ``(n,)`` long, each point's feature index.
             curve: ``(n,)`` the mean decoded curve there; None leaves the level term out.
+            outside: ``(n,)`` bool, the point lies outside its series' observed window; None
+                fits one law for both.
             steps: Adam steps of the fit per feature.
 
-        A feature with fewer than 10 points gets a Gaussian of its residuals' mean square.
+        Each feature's law is first fitted to all its points; a window (inside, outside) with
+        at least 30 points then gets its own, else keeps that one. A feature with fewer than
+        10 points gets a Gaussian of its residuals' mean square.
         """
         n = residuals.shape[0]
         curve = torch.zeros_like(residuals) if curve is None else curve
-        for name, t in (("spread", spread), ("h", h), ("feature", feature), ("curve", curve)):
+        outside = torch.zeros(n, dtype=torch.bool) if outside is None else outside.bool()
+        for name, t in (
+            ("spread", spread),
+            ("h", h),
+            ("feature", feature),
+            ("curve", curve),
+            ("outside", outside),
+        ):
             if t.shape != (n,):
                 raise ValueError(f"`{name}` must be ({n},) like `residuals`; got {tuple(t.shape)}")
         r, v = residuals.double(), spread.double().clamp_min(0)
         d, m = h.double().clamp_min(0), curve.double()
-        coef = torch.zeros(_N_COEF, self.n_features, dtype=torch.float64)
+        coef = torch.zeros(_N_COEF, self.n_features, _N_WINDOWS, dtype=torch.float64)
         coef[5] = _MAX_DOF
         for f in range(self.n_features):
             here = feature == f
@@ -123,7 +202,13 @@ class PredictiveNoise(nn.Module):
                 if bool(here.any()):
                     coef[0, f] = (r[here] ** 2 - v[here]).mean().clamp_min(0)
                 continue
-            coef[:, f] = _fit_one(r[here], v[here], d[here], m[here], self.floor, steps)
+            pooled = _fit_one(r[here], v[here], d[here], m[here], self.floor, steps)
+            for w in range(_N_WINDOWS):
+                sel = here & (outside == bool(w))
+                if _MIN_WINDOW_POINTS <= int(sel.sum()) < int(here.sum()):
+                    coef[:, f, w] = _fit_one(r[sel], v[sel], d[sel], m[sel], self.floor, steps)
+                else:
+                    coef[:, f, w] = pooled
         self.coef.copy_(coef.to(self.coef.dtype))
         self.fitted.fill_(True)
 
