@@ -2,7 +2,7 @@
 
 The quantiles of decoded mean curves under q(z0) describe where the *curve* may be, not where
 a new *observation* will fall: they leave out the observation noise and the model's own error,
-and amortised posteriors are over-confident besides (a 90% band of mean curves covered 10-40%
+and amortised posteriors are over-confident besides (a 90% band of mean curves covered 3-56%
 of held-out points in ``benchmarks/baselines.py``). A predictive band adds noise learned, per
 feature, from points the model did not see. Its scale grows with the distance ``h`` (model
 time) to the nearest observation the prediction was conditioned on, and with the distance of
