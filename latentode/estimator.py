@@ -72,7 +72,6 @@ INTERVALS = ("predictive", "mean")
 # Conditioning shares drawn per series in training: a model trained on one share learns to
 # expect that many points and does worse when a user gives it all of theirs.
 _COND_FRACTION = {"interpolation": (0.3, 1.0), "extrapolation": (0.5, 1.0)}
-_MIN_CALIBRATION_SERIES = 4  # validation series per half to split off the bands' own
 _MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, features) in memory
 
 
@@ -186,12 +185,10 @@ class LatentODE(BaseEstimator):
         own points far better (measured in ``benchmarks/baselines.py``).
     val_fraction : float, default=0.2
         Share of series held out (unused with ``fit(..., val_df=...)``; 0 trains on
-        everything and keeps the last weights). Half of them, at random, choose the weights:
-        about 50 times over the budget, the model predicts held-out points of these series
-        from the rest, and the weights with the lowest error there (in standardised units)
-        are kept. The other half fit the predictive noise of the bands after training (see
-        ``calibration_``): series that chose the weights fit them better than new ones do.
-        With fewer than 8 validation series, all of them do both jobs.
+        everything and keeps the last weights). About 50 times over the budget, the model
+        predicts held-out points of these series from the rest, and the weights with the
+        lowest error there (in standardised units) are kept. After training, the same series
+        fit the predictive noise of the bands (see ``calibration_``).
     early_stopping_patience : int or None, default=None
         Stop after this many validation checks (each about 2% of the budget) without a better
         one; None runs the whole budget, which the cosine schedule makes the better default.
@@ -261,9 +258,8 @@ class LatentODE(BaseEstimator):
         Optimiser steps trained (None for models saved before it was recorded).
     calibration_ : DataFrame or None
         Coverage of the 50% and 90% predictive bands on held-out points of the series that
-        fitted the predictive noise (``series``: ``"calibration"``, the half of the
-        validation series that did not choose the weights; ``"validation"`` when there were
-        too few to split; ``"training"`` without validation series), by task band
+        fitted the predictive noise (``series``: ``"validation"``, or ``"training"`` without
+        validation series), by task band
         (``interpolation``: 25% of interior points hidden, in 4 rounds; ``extrapolation``:
         the last 50%, 40%, 30% and 20% of each span) and feature (and ``"all"``): columns
         ``series, audit, task, feature, n, coverage_50, coverage_90``. The audit is
@@ -576,7 +572,6 @@ class LatentODE(BaseEstimator):
         )
         dm.setup()
         kinds, source = self._resolve_kinds(dm)
-        calibration_rows = _split_off_calibration(dm, seed)
         has_val = len(dm.split["val"]) > 0
         plan = plan_training(
             len(dm.split["train"]),
@@ -630,7 +625,7 @@ class LatentODE(BaseEstimator):
         best.restore(module)
         module.fit_level_prior(dm)  # again: the kept weights may be an earlier step's
         module.eval()
-        calibration, conformal = self._calibrate(module.model, dm, seed, calibration_rows)
+        calibration, conformal = self._calibrate(module.model, dm, seed)
         return self._set_fitted(
             module,
             dm.dataset.fmt,
@@ -661,24 +656,16 @@ class LatentODE(BaseEstimator):
         return FeatureTransform(self.transforms, features)
 
     def _calibrate(
-        self,
-        model: Any,
-        dm: IrregularTimeSeriesDataModule,
-        seed: int,
-        rows: list[int] | None = None,
+        self, model: Any, dm: IrregularTimeSeriesDataModule, seed: int
     ) -> tuple[pd.DataFrame | None, list[list[float]] | None]:
         """Fit the predictive noise on held-out points; measure, and optionally fix, coverage.
 
-        The points are interior points and the last 30% of the span of the series ``rows``
-        (default: the validation series, or the training series when there are none, which
-        flatters the bands). Returns the ``calibration_`` table and the conformal factors
-        (None unless ``conformal``).
+        The points are interior points and the last 20-50% of the span of the validation
+        series (the training series when there are none, which flatters the bands). Returns
+        the ``calibration_`` table and the conformal factors (None unless ``conformal``).
         """
-        if rows is not None:
-            label = "calibration"
-        elif dm.split["val"]:
-            rows, label = dm.split["val"], "validation"
-        else:
+        rows, label = dm.split["val"], "validation"
+        if not rows:
             rows, label = dm.split["train"], "training"
         points = held_out_points(model, [dm.dataset[i] for i in rows], seed=seed % (2**31))
         if points is None:  # every series too short to hide a point: the floor alone
@@ -1787,24 +1774,6 @@ def _load_weights(module: LatentODEModule, state: dict[str, Any]) -> None:
             f"the weights do not match the settings: missing {sorted(missing)}, unexpected "
             f"{sorted(unexpected)}"
         )
-
-
-def _split_off_calibration(dm: IrregularTimeSeriesDataModule, seed: int) -> list[int] | None:
-    """Take half of the validation series (at random) out of weight selection, for the bands.
-
-    The kept weights are those with the lowest error on the validation series, so their
-    residuals there are smaller than on new series (by a quarter on the absorption curves of
-    ``benchmarks/baselines.py``), and noise fitted to them makes bands too narrow. Returns
-    the calibration series' rows, or None with fewer than :data:`_MIN_CALIBRATION_SERIES`
-    validation series in each half (then all of them do both jobs).
-    """
-    val = list(dm.split["val"])
-    if len(val) < 2 * _MIN_CALIBRATION_SERIES:
-        return None
-    order = np.random.default_rng(seed).permutation(len(val))
-    half = len(val) // 2
-    dm.split["val"] = sorted(val[i] for i in order[half:])
-    return sorted(val[i] for i in order[:half])
 
 
 def _calibration_frame(table: Any) -> pd.DataFrame | None:

@@ -57,8 +57,8 @@ def test_calibration_is_measured_on_the_validation_series(panels):
     columns = ["series", "audit", "task", "feature", "n", "coverage_50", "coverage_90"]
     assert list(table.columns) == columns
     assert set(table["task"]) == {"interpolation", "extrapolation"}
-    # 20 validation series: 10 chose the weights, 10 fit the noise, audited in halves of 5
-    assert (table["series"] == "calibration").all()
+    # 20 validation series fit the noise, audited in halves of 10
+    assert (table["series"] == "validation").all()
     assert (table["audit"] == "out-of-sample").all()
     assert (table["n"] > 0).all()
     assert table["coverage_90"].between(0.5, 1.0).all()
@@ -135,21 +135,3 @@ def test_score_is_read_beside_its_reference(panels):
     # in the data's units: rescaling the data by 10 moves both by -log(10) per value
     tenfold = model.score_details(test.assign(conc=10 * test["conc"]))
     assert tenfold.loc["values", "reference"] < details.loc["values", "reference"] - 2.0
-
-
-def test_half_the_validation_series_fit_the_bands_and_never_choose_the_weights():
-    from types import SimpleNamespace
-
-    from latentode.estimator import _split_off_calibration
-
-    dm = SimpleNamespace(split={"train": list(range(80)), "val": list(range(80, 100))})
-    rows = _split_off_calibration(dm, seed=3)
-    assert len(rows) == 10
-    assert len(dm.split["val"]) == 10
-    assert set(rows).isdisjoint(dm.split["val"])
-    assert set(rows) | set(dm.split["val"]) == set(range(80, 100))
-    again = SimpleNamespace(split={"train": list(range(80)), "val": list(range(80, 100))})
-    assert _split_off_calibration(again, seed=3) == rows  # the seed decides
-    few = SimpleNamespace(split={"train": list(range(20)), "val": [20, 21, 22, 23, 24]})
-    assert _split_off_calibration(few, seed=3) is None
-    assert few.split["val"] == [20, 21, 22, 23, 24]  # all of them do both jobs
