@@ -202,12 +202,14 @@ class PredictiveNoise(nn.Module):
                 if bool(here.any()):
                     coef[0, f] = (r[here] ** 2 - v[here]).mean().clamp_min(0)
                 continue
-            pooled = _fit_one(r[here], v[here], d[here], m[here], self.floor, steps)
+            pooled = None  # the law over all the feature's points, fitted only when needed
             for w in range(_N_WINDOWS):
                 sel = here & (outside == bool(w))
                 if _MIN_WINDOW_POINTS <= int(sel.sum()) < int(here.sum()):
                     coef[:, f, w] = _fit_one(r[sel], v[sel], d[sel], m[sel], self.floor, steps)
                 else:
+                    if pooled is None:
+                        pooled = _fit_one(r[here], v[here], d[here], m[here], self.floor, steps)
                     coef[:, f, w] = pooled
         self.coef.copy_(coef.to(self.coef.dtype))
         self.fitted.fill_(True)
