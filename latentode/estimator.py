@@ -68,6 +68,7 @@ _WEIGHTS_FILE = "weights.pt"
 _FORMAT_VERSION = 1
 _MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
 _MAX_SERIES_PER_CHUNK = 200
+_MAX_SEED = 2**63  # seeds are kept below this; larger ints are hashed into range
 INTERVALS = ("predictive", "mean")
 # Conditioning shares drawn per series in training: a model trained on one share learns to
 # expect that many points and does worse when a user gives it all of theirs.
@@ -76,7 +77,11 @@ _MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, feature
 
 
 def _as_seed(random_state: Any, name: str = "random_state") -> int:
-    """An int seed from an int, None (fresh entropy) or a numpy Generator."""
+    """An int seed below 2**63 from an int, None (fresh entropy) or a numpy Generator.
+
+    Ints up to 2**63 - 1 are used as they are; larger ones (numpy takes any size, torch only
+    64 bits) are hashed into range, reproducibly.
+    """
     if random_state is None:
         return int(np.random.SeedSequence().entropy % (2**63))
     if isinstance(random_state, np.random.Generator):
@@ -84,7 +89,11 @@ def _as_seed(random_state: Any, name: str = "random_state") -> int:
     if isinstance(random_state, Integral) and not isinstance(random_state, bool):
         if random_state < 0:
             raise ValueError(f"`{name}` must be >= 0; got {random_state}")
-        return int(random_state)
+        if random_state < _MAX_SEED:
+            return int(random_state)
+        # torch seeds are 64-bit: a larger int is hashed to 63 bits, as reproducibly
+        words = np.random.SeedSequence(int(random_state)).generate_state(2, np.uint32)
+        return (int(words[0]) << 32 | int(words[1])) % _MAX_SEED
     raise TypeError(
         f"`{name}` must be an int, None or a numpy.random.Generator; got "
         f"{random_state!r} ({type(random_state).__name__})"

@@ -76,3 +76,15 @@ def test_dataloader_workers_do_not_change_the_result(tmp_path):
     with_workers = _lightning_weights(2, tmp_path)
     assert _same_state(with_workers, _lightning_weights(2, tmp_path))
     assert _same_state(with_workers, _lightning_weights(0, tmp_path))
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**70 + 5, 10**40])
+def test_seeds_beyond_64_bits_fit_and_sample_reproducibly(seed):
+    data = make_clinical_events(n_series=8, n_labs=5, random_state=0).observed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LatentODE(**TINY, max_steps=4, random_state=seed).fit(data)
+    first = model.sample(3, [0.0, 1.0], random_state=seed)
+    pd.testing.assert_frame_equal(first, model.sample(3, [0.0, 1.0], random_state=seed))
+    other = model.sample(3, [0.0, 1.0], random_state=seed + 1)
+    assert not first.equals(other)  # neighbouring big seeds are not folded together
