@@ -335,6 +335,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What a command reports as one line, not a traceback: bad files and values, and an ODE
+    solve that cannot finish (its message names the fixes)."""
+    from latentode.core.solver import SolverError
+
+    return (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError, SolverError)
+
+
 def _load_model(folder: str):
     from latentode.estimator import LatentODE
 
@@ -364,7 +372,7 @@ def _predict(args: argparse.Namespace) -> int:
             interval=args.interval,
         )
         write_table(pred, args.out, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
+    except _user_errors() as err:
         raise SystemExit(f"latentode predict: {err}") from None
     print(f"wrote {len(pred)} rows to {args.out}")
     return 0
@@ -386,7 +394,7 @@ def _sample(args: argparse.Namespace) -> int:
             args.n_samples, times, df=df, random_state=args.seed, noise=not args.no_noise
         )
         write_table(samples, args.out, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
+    except _user_errors() as err:
         raise SystemExit(f"latentode sample: {err}") from None
     print(f"wrote {len(samples)} rows ({args.n_samples} samples) to {args.out}")
     return 0
@@ -442,7 +450,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
         if args.out is not None:
             write_table(table, args.out, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
+    except _user_errors() as err:
         raise SystemExit(f"latentode evaluate: {err}") from None
     print(format_comparison(table))
     if args.out is not None:

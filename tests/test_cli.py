@@ -263,3 +263,27 @@ def test_evaluate_errors_are_messages_not_tracebacks(fitted_folder, extra, messa
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert message in str(exit_info.value.code) + capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "method", "extra"),
+    [
+        ("predict", "predict", ["--out", "p.csv"]),
+        ("sample", "sample", ["--out", "s.csv", "--times", "0,1"]),
+        ("evaluate", "predict", []),
+    ],
+)
+def test_a_solver_failure_is_a_message_not_a_traceback(
+    fitted_folder, monkeypatch, tmp_path, command, method, extra
+):
+    from latentode.core.solver import SolverError
+
+    def fail(*args, **kwargs):
+        raise SolverError("dopri5 reached max_num_steps=1000 before t=3.0; loosen rtol/atol")
+
+    monkeypatch.setattr(LatentODE, method, fail)
+    monkeypatch.chdir(tmp_path)
+    argv = [command, "--model", str(fitted_folder / "model")]
+    argv += ["--data", str(fitted_folder / "series.csv"), *extra]
+    with pytest.raises(SystemExit, match=rf"latentode {command}: dopri5 reached max_num_steps"):
+        main(argv)
