@@ -367,6 +367,7 @@ def _predict(args: argparse.Namespace) -> int:
             df,
             times=_parse_times(args.times),
             horizon=args.horizon,
+            horizon_points=args.horizon_points,
             quantiles=args.quantiles,
             num_samples=args.num_samples,
             interval=args.interval,
@@ -509,6 +510,12 @@ def _add_file_commands(commands) -> None:
     predict.add_argument("--data", required=True, help="long table (.csv or .parquet)")
     predict.add_argument("--times", help="comma-separated times; default each series' own")
     predict.add_argument("--horizon", type=_positive_float, help="forecast this far past the end")
+    predict.add_argument(
+        "--horizon-points",
+        type=_positive_int,
+        default=20,
+        help="times per series with --horizon; default 20",
+    )
     predict.add_argument(
         "--quantiles", type=_quantile_list, default=[0.05, 0.5, 0.95], help="default 0.05,0.5,0.95"
     )

@@ -68,6 +68,8 @@ _WEIGHTS_FILE = "weights.pt"
 _FORMAT_VERSION = 1
 _MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
 _MAX_SERIES_PER_CHUNK = 200
+_HORIZON_POINTS = 20  # times per series that `horizon=` asks for, by default
+_MAX_HORIZON_POINTS = 100_000
 _MAX_SEED = 2**63  # seeds are kept below this; larger ints are hashed into range
 INTERVALS = ("predictive", "mean")
 # Conditioning shares drawn per series in training: a model trained on one share learns to
@@ -873,14 +875,26 @@ class LatentODE(BaseEstimator):
         series = [self.feature_scaler_.transform_series(s) for s in series]
         return IrregularDataset(series, fmt, self.time_scaler_, events=event_series)
 
-    def _target_times(self, ds: IrregularDataset, times: Any, horizon: Any) -> list[np.ndarray]:
+    def _target_times(
+        self,
+        ds: IrregularDataset,
+        times: Any,
+        horizon: Any,
+        horizon_points: int = _HORIZON_POINTS,
+    ) -> list[np.ndarray]:
         """Per series, the user-unit float times to predict at."""
         fmt = self.format_
         if times is not None and horizon is not None:
             raise ValueError("give `times` or `horizon`, not both")
+        n_points = check_int("horizon_points", horizon_points, minimum=1)
+        if n_points > _MAX_HORIZON_POINTS:
+            raise ValueError(
+                f"`horizon_points` must be at most {_MAX_HORIZON_POINTS:,}; got {n_points:,}. "
+                "For a finer grid, pass the times themselves (`times=`)"
+            )
         if horizon is not None:
             step = self._horizon_in_units(horizon)
-            grid = np.linspace(0.0, step, 21)[1:]  # 20 points past the end
+            grid = np.linspace(0.0, step, n_points + 1)[1:]  # evenly spaced past the end
             return [s.times[-1] + grid for s in ds.series]
         if times is None:
             return [s.times for s in ds.series]
@@ -1029,6 +1043,7 @@ class LatentODE(BaseEstimator):
         times: Any = None,
         *,
         horizon: Any = None,
+        horizon_points: int = _HORIZON_POINTS,
         quantiles: Sequence[float] = (0.05, 0.5, 0.95),
         num_samples: int = 100,
         interval: str = "predictive",
@@ -1046,8 +1061,10 @@ class LatentODE(BaseEstimator):
             training frame), or a frame of ``(id, time)`` pairs. Default: each series' own
             observation times.
         horizon : float or timedelta, optional
-            Instead of ``times``: 20 evenly spaced times after each series' last observation,
-            up to this far past it.
+            Instead of ``times``: ``horizon_points`` evenly spaced times after each series'
+            last observation, up to this far past it.
+        horizon_points : int, default=20
+            How many times ``horizon`` asks for per series.
         quantiles : sequence of float, default=(0.05, 0.5, 0.95)
             Quantile levels in (0, 1).
         num_samples : int, default=100
@@ -1075,7 +1092,7 @@ class LatentODE(BaseEstimator):
         n_samples = self._check_num_samples(num_samples, "num_samples")
         predictive = check_choice("interval", interval, INTERVALS) == "predictive"
         ds = self._encode_frame(df)
-        user_times = self._target_times(ds, times, horizon)
+        user_times = self._target_times(ds, times, horizon, horizon_points)
         names = list(self.format_.value_cols)
         columns = names + [f"{f}_q{q:g}" for q in levels for f in names]
         frames = []
@@ -1271,6 +1288,7 @@ class LatentODE(BaseEstimator):
         times: Any = None,
         *,
         horizon: Any = None,
+        horizon_points: int = _HORIZON_POINTS,
         quantiles: Sequence[float] = (0.05, 0.5, 0.95),
         num_samples: int = 100,
         kinds: Sequence[Hashable] | None = None,
@@ -1281,7 +1299,7 @@ class LatentODE(BaseEstimator):
         ----------
         df : DataFrame
             Observations to condition on, in the training layout.
-        times, horizon : optional
+        times, horizon, horizon_points : optional
             Where to evaluate, as in :meth:`predict` (default: each series' own times).
         quantiles : sequence of float, default=(0.05, 0.5, 0.95)
             Levels of the intensity's posterior quantiles.
@@ -1305,7 +1323,7 @@ class LatentODE(BaseEstimator):
         n_samples = self._check_num_samples(num_samples, "num_samples")
         rows_k = self._kind_rows(kinds)
         ds = self._encode_frame(df)
-        user_times = self._target_times(ds, times, horizon)
+        user_times = self._target_times(ds, times, horizon, horizon_points)
         model = self.module_.model
         scale = self.time_scaler_.scale_
         columns = ["intensity", *[f"intensity_q{q:g}" for q in levels], "expected_count"]

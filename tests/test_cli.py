@@ -287,3 +287,15 @@ def test_a_solver_failure_is_a_message_not_a_traceback(
     argv += ["--data", str(fitted_folder / "series.csv"), *extra]
     with pytest.raises(SystemExit, match=rf"latentode {command}: dopri5 reached max_num_steps"):
         main(argv)
+
+
+def test_predict_horizon_points(fitted_folder, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "h.csv"
+    argv = ["predict", "--model", str(fitted_folder / "model")]
+    argv += ["--data", str(fitted_folder / "series.csv"), "--horizon", "2"]
+    assert main([*argv, "--horizon-points", "3", "--out", str(out)]) == 0
+    assert pd.read_csv(out).groupby("id").size().eq(3).all()
+    with pytest.raises(SystemExit):
+        main([*argv, "--horizon-points", "0", "--out", str(tmp_path / "bad.csv")])

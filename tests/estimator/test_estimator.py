@@ -233,6 +233,9 @@ def test_predict_on_other_features(frame, fitted):
         ({"horizon": -1.0}, ValueError, r"`horizon` must be finite and > 0"),
         ({"horizon": float("nan")}, ValueError, r"`horizon` must be finite and > 0"),
         ({"horizon": 1.0, "times": [1.0]}, ValueError, r"not both"),
+        ({"horizon": 1.0, "horizon_points": 0}, ValueError, r"`horizon_points` must be at"),
+        ({"horizon": 1.0, "horizon_points": 2.5}, TypeError, r"`horizon_points` must be an int"),
+        ({"horizon": 1.0, "horizon_points": 10**6}, ValueError, r"at most 100,000"),
         ({"times": pd.DataFrame({"id": [99], "time": [1.0]})}, ValueError, r"not in `df`"),
     ],
 )
@@ -335,3 +338,14 @@ def test_a_model_saved_before_the_recipe_loads_with_its_own_parameters(frame, tm
     pd.testing.assert_frame_equal(
         model.predict(frame, num_samples=5), again.predict(frame, num_samples=5)
     )
+
+
+def test_horizon_points_sets_how_many_times_each_series_gets(frame, fitted):
+    part = frame[frame["id"] < 2]
+    pred = fitted.predict(part, horizon=3.0, horizon_points=5, num_samples=4)
+    assert pred.groupby("id").size().tolist() == [5, 5]
+    last = part.groupby("id")["time"].max()
+    for sid, rows in pred.groupby("id"):
+        np.testing.assert_allclose(rows["time"], last[sid] + np.linspace(0.6, 3.0, 5))
+    default = fitted.predict(part, horizon=3.0, num_samples=4)
+    assert default.groupby("id").size().tolist() == [20, 20]
