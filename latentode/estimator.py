@@ -838,6 +838,27 @@ class LatentODE(BaseEstimator):
     def _check_fitted(self) -> None:
         check_is_fitted(self, "module_")
 
+    def _check_added_columns(
+        self, method: str, added: Sequence[str], *, with_features: bool = True
+    ) -> None:
+        """Refuse a call whose output columns would overwrite or duplicate the user's own.
+
+        ``added`` are the columns ``method`` adds beside the id, time (and, with
+        ``with_features``, feature) columns the model was fitted with.
+        """
+        fmt = self.format_
+        own = {fmt.id_col: "the id column", fmt.time_col: "the time column"}
+        if with_features:
+            own.update(dict.fromkeys(fmt.value_cols, "a feature"))
+        clashes = [f"{c!r} ({own[c]})" for c in dict.fromkeys(added) if c in own]
+        if clashes:
+            raise ValueError(
+                f"{method}() adds the column(s) {', '.join(clashes)}, which this model's data "
+                "already uses; the output would overwrite them. Rename those columns in your "
+                "frame and fit again (the model keeps its training names), or ask for other "
+                "quantile levels if the clash is a quantile column"
+            )
+
     def _encode_frame(
         self, df: pd.DataFrame, events: pd.DataFrame | None = None
     ) -> IrregularDataset:
@@ -1094,7 +1115,9 @@ class LatentODE(BaseEstimator):
         ds = self._encode_frame(df)
         user_times = self._target_times(ds, times, horizon, horizon_points)
         names = list(self.format_.value_cols)
-        columns = names + [f"{f}_q{q:g}" for q in levels for f in names]
+        added = [f"{f}_q{q:g}" for q in levels for f in names]
+        self._check_added_columns("predict", added)
+        columns = names + added
         frames = []
         max_t = max(t.size for t in user_times)
         for rows in self._chunks(len(ds), max_t, n_samples):
@@ -1177,6 +1200,7 @@ class LatentODE(BaseEstimator):
         n = self._check_num_samples(n_samples, "n_samples")
         seed = _as_seed(random_state)
         check_bool("noise", noise)
+        self._check_added_columns("sample", ["sample"])
         if df is not None:
             ds = self._encode_frame(df)
             user_times = self._target_times(ds, times, None)
@@ -1327,6 +1351,7 @@ class LatentODE(BaseEstimator):
         model = self.module_.model
         scale = self.time_scaler_.scale_
         columns = ["intensity", *[f"intensity_q{q:g}" for q in levels], "expected_count"]
+        self._check_added_columns("predict_intensity", ["kind", *columns], with_features=False)
         frames = []
         max_t = max(t.size for t in user_times)
         n_kinds = len(self.event_kinds_)
@@ -1413,6 +1438,7 @@ class LatentODE(BaseEstimator):
         """
         self._check_poisson()
         n = self._check_num_samples(n_samples, "n_samples")
+        self._check_added_columns("sample_events", ["sample", "kind"], with_features=False)
         rows_k = self._kind_rows(kinds)
         seed = _as_seed(random_state)
         fmt = self.format_

@@ -48,14 +48,26 @@ def _check_events_frame(events: Any, fmt: LongFormat) -> pd.DataFrame:
             f"columns of the observation frame ({fmt.id_col!r}, {fmt.time_col!r}) and optionally "
             f"{KIND_COL!r}"
         )
+    clash = [c for c in (fmt.id_col, fmt.time_col) if c == KIND_COL]
+    if clash:
+        raise ValueError(
+            f"an events frame names each event's kind in a column {KIND_COL!r}, which is also "
+            f"your {'id' if clash[0] == fmt.id_col else 'time'} column; rename that column "
+            "(in the observations and the events alike) and fit again"
+        )
     if events.columns.duplicated().any():
         dup = sorted({str(c) for c in events.columns[events.columns.duplicated()]})
         raise ValueError(f"`events` has duplicate column names {dup}; rename or drop them")
     return events
 
 
-def infer_kinds(events: pd.DataFrame | None) -> list[Hashable]:
-    """The event kinds of an events frame, sorted; ``["event"]`` without a ``kind`` column."""
+def infer_kinds(events: pd.DataFrame | None, fmt: LongFormat | None = None) -> list[Hashable]:
+    """The event kinds of an events frame, sorted; ``["event"]`` without a ``kind`` column.
+
+    With ``fmt``, the frame's columns are checked against it first.
+    """
+    if events is not None and fmt is not None:
+        events = _check_events_frame(events, fmt)
     if events is None or KIND_COL not in events.columns:
         return [DEFAULT_KIND]
     labels = events[KIND_COL]

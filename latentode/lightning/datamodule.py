@@ -234,7 +234,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             events = self.events
             if isinstance(events, str):
                 events = read_table(events)
-            self.event_kinds_ = self.event_kinds or infer_kinds(events)
+            self.event_kinds_ = self.event_kinds or infer_kinds(events, fmt)
             event_series = frame_to_events(events, series, fmt, self.event_kinds_)
         self.dataset = IrregularDataset(series, fmt, scaler, events=event_series)
 

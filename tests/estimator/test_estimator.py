@@ -349,3 +349,23 @@ def test_horizon_points_sets_how_many_times_each_series_gets(frame, fitted):
         np.testing.assert_allclose(rows["time"], last[sid] + np.linspace(0.6, 3.0, 5))
     default = fitted.predict(part, horizon=3.0, num_samples=4)
     assert default.groupby("id").size().tolist() == [20, 20]
+
+
+def test_output_columns_never_overwrite_the_users_own(frame):
+    # a feature named like a column that sample() adds
+    named = frame.rename(columns={"y": "sample"})
+    model = LatentODE(**TINY).fit(named)
+    part = named[named["id"] < 2]
+    assert "sample" in model.predict(part, num_samples=4).columns  # predict adds no "sample"
+    with pytest.raises(ValueError, match=r"sample\(\) adds the column\(s\) 'sample' \(a feature\)"):
+        model.sample(2, [0.0, 1.0], df=part)
+    with pytest.raises(ValueError, match=r"'sample' \(a feature\)"):
+        model.sample(2, [0.0, 1.0])
+    # a feature named like a quantile column of another
+    quantiled = frame.rename(columns={"y": "x_q0.05"})
+    model = LatentODE(**TINY).fit(quantiled)
+    part = quantiled[quantiled["id"] < 2]
+    with pytest.raises(ValueError, match=r"predict\(\) adds the column\(s\) 'x_q0.05'"):
+        model.predict(part, num_samples=4)
+    pred = model.predict(part, num_samples=4, quantiles=(0.1, 0.9))
+    assert len(set(pred.columns)) == len(pred.columns)

@@ -308,3 +308,23 @@ def test_recovers_a_known_intensity_on_held_out_series():
     constant = np.linalg.norm(truth - truth.mean()) / np.linalg.norm(truth)
     assert error <= 0.15
     assert constant > 0.3  # a constant rate could not pass: the test needs the dynamics
+
+
+def test_an_id_or_time_column_named_kind_is_refused_with_events(data):
+    # the events frame reads its kinds from a column "kind": an id column of that name clashes
+    observed = data.observed.rename(columns={"id": "kind"})
+    events = data.events.rename(columns={"id": "kind"})
+    with pytest.raises(ValueError, match=r"which is also your id column; rename that column"):
+        LatentODE(**TINY).fit(observed, id_col="kind", events=events)
+
+
+def test_event_outputs_never_overwrite_the_id_or_time_column(data):
+    # without an events frame, an id column named "kind" is fine to fit on, but the event
+    # methods' own "kind" column would overwrite it
+    observed = data.observed.rename(columns={"id": "kind"})
+    model = LatentODE(**TINY).fit(observed, id_col="kind")
+    part = observed[observed["kind"] < 2]
+    with pytest.raises(ValueError, match=r"predict_intensity\(\) adds the column\(s\) 'kind'"):
+        model.predict_intensity(part)
+    with pytest.raises(ValueError, match=r"sample_events\(\) adds the column\(s\) 'kind'"):
+        model.sample_events(part, n_samples=2)
