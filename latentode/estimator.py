@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import pickle
+import sys
 import tempfile
 import warnings
 from collections.abc import Hashable, Iterator, Sequence
@@ -59,6 +60,7 @@ from latentode.lightning.checkpointing import (
 )
 from latentode.lightning.module import LR_SCHEDULES, OPTIMIZERS
 from latentode.lightning.plan import plan_training
+from latentode.lightning.progress import EpochLines
 from latentode.lightning.tasks import TASKS
 
 __all__ = ["LatentODE"]
@@ -607,6 +609,8 @@ class LatentODE(BaseEstimator):
             callbacks.extend(checkpoint_callbacks(folder))
         if has_val:
             callbacks.append(best)
+        if self.verbose and not _is_terminal():
+            callbacks.append(EpochLines())
         with (
             _quiet(self.verbose),
             torch.random.fork_rng(devices=[]),
@@ -624,7 +628,8 @@ class LatentODE(BaseEstimator):
                 logger=False,
                 enable_checkpointing=folder is not None,
                 plugins=[AtomicCheckpointIO()] if folder is not None else None,
-                enable_progress_bar=self.verbose,
+                # a bar on a terminal; in a file or pipe, one line per epoch (EpochLines)
+                enable_progress_bar=self.verbose and _is_terminal(),
                 enable_model_summary=self.verbose,
                 num_sanity_val_steps=0,
                 limit_val_batches=1.0 if has_val else 0,
@@ -1951,6 +1956,12 @@ def _homogeneous_poisson(ds: IrregularDataset, n_events: np.ndarray) -> float:
     per_series = n_events * math.log(rate) - rate * spans
     has = n_events > 0
     return float(np.mean(per_series[has] / n_events[has]))
+
+
+def _is_terminal() -> bool:
+    """Whether standard output is a terminal (where a redrawn progress bar reads well)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _series_seed(series_id: Hashable, salt: int) -> int:

@@ -8,12 +8,14 @@ from latentode.lightning.callbacks import (
 )
 from latentode.lightning.datamodule import IrregularTimeSeriesDataModule
 from latentode.lightning.module import OPTIMIZERS, LatentODEModule
+from latentode.lightning.progress import EpochLines
 from latentode.lightning.tasks import TASKS, split_items
 
 __all__ = [
     "OPTIMIZERS",
     "TASKS",
     "BestWeights",
+    "EpochLines",
     "IrregularTimeSeriesDataModule",
     "KLAnnealing",
     "LatentODEModule",

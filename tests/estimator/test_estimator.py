@@ -369,3 +369,12 @@ def test_output_columns_never_overwrite_the_users_own(frame):
         model.predict(part, num_samples=4)
     pred = model.predict(part, num_samples=4, quantiles=(0.1, 0.9))
     assert len(set(pred.columns)) == len(pred.columns)
+
+
+def test_a_verbose_fit_into_a_pipe_prints_one_plain_line_per_epoch(frame, capsys):
+    LatentODE(**{**TINY, "max_epochs": 3, "max_steps": None}, verbose=True).fit(frame)
+    out = capsys.readouterr().out  # pytest's capture is not a terminal
+    assert "\r" not in out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(",")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "train/loss" in lines[-1]
