@@ -95,9 +95,7 @@ class PredictiveNoise(nn.Module):
         """
         if outside is not None:
             outside = torch.broadcast_to(outside, h.shape)
-        a, b, c, d, m0, _ = self._coef(outside, h.dtype)
-        var = self.floor**2 + a + b * h + c * h**2
-        return var if m is None else var + d * (m.to(h.dtype) - m0) ** 2
+        return _variance(self._coef(outside, h.dtype), h, m, self.floor)
 
     def std(
         self,
@@ -117,11 +115,7 @@ class PredictiveNoise(nn.Module):
     ) -> torch.Tensor:
         """``σ`` of scattered points: ``h (n,)`` (and ``m``, ``outside (n,)``), each of
         feature ``feature``."""
-        a, b, c, d, m0, _ = self._coef_at(feature, outside, h.dtype)
-        var = self.floor**2 + a + b * h + c * h**2
-        if m is not None:
-            var = var + d * (m.to(h.dtype) - m0) ** 2
-        return var.sqrt()
+        return _variance(self._coef_at(feature, outside, h.dtype), h, m, self.floor).sqrt()
 
     def dof_at(self, feature: torch.Tensor, outside: torch.Tensor | None = None) -> torch.Tensor:
         """``(n,)`` degrees of freedom ``ν`` of scattered points' t."""
@@ -225,6 +219,16 @@ def _t_log_density(r: torch.Tensor, scale: torch.Tensor, dof: torch.Tensor) -> t
         - torch.log(scale)
         - half * torch.log1p((r / scale) ** 2 / dof)
     )
+
+
+def _variance(
+    coef: torch.Tensor, h: torch.Tensor, m: torch.Tensor | None, floor: float
+) -> torch.Tensor:
+    """``floor² + a + b h + c h² [+ d (m − m0)²]`` from ``coef = (a, b, c, d, m0, ν)``, each
+    coefficient broadcastable against ``h``."""
+    a, b, c, d, m0, _ = coef
+    var = floor**2 + a + b * h + c * h**2
+    return var if m is None else var + d * (m.to(h.dtype) - m0) ** 2
 
 
 def _fit_one(
