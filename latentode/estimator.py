@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import sys
 import tempfile
 import warnings
@@ -29,7 +28,13 @@ from torch.distributions import Normal
 
 from latentode import __version__
 from latentode._validation import check_bool, check_choice, check_int, check_real
-from latentode.calibration import TASK_BANDS, band_quantiles, calibrate, held_out_points
+from latentode.calibration import (
+    TASK_BANDS,
+    HeldOutPoints,
+    band_quantiles,
+    calibrate,
+    held_out_points,
+)
 from latentode.core.solver import METHODS
 from latentode.data import (
     FeatureScaler,
@@ -52,6 +57,7 @@ from latentode.lightning import (
     KLAnnealing,
     LatentODEModule,
     NonFiniteGuard,
+    NonFiniteLossError,
 )
 from latentode.lightning.checkpointing import (
     AtomicCheckpointIO,
@@ -62,11 +68,19 @@ from latentode.lightning.module import LR_SCHEDULES, OPTIMIZERS
 from latentode.lightning.plan import plan_training
 from latentode.lightning.progress import EpochLines
 from latentode.lightning.tasks import TASKS
+from latentode.persistence import CONFIG_FILE, read_model, write_model
 
-__all__ = ["LatentODE"]
+__all__ = ["LatentODE", "NonFiniteModelError"]
 
-_CONFIG_FILE = "latentode.json"
-_WEIGHTS_FILE = "weights.pt"
+
+class NonFiniteModelError(ValueError):
+    """A model whose weights, or whose answer to a request, hold NaN or infinity.
+
+    Raised instead of returning NaN: by :meth:`LatentODE.load` for such weights, and by the
+    prediction methods when a fitted model's weights or read-outs are not finite.
+    """
+
+
 _FORMAT_VERSION = 1
 _MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
 _MAX_SERIES_PER_CHUNK = 200
@@ -686,6 +700,7 @@ class LatentODE(BaseEstimator):
         points = held_out_points(model, [dm.dataset[i] for i in rows], seed=seed % (2**31))
         if points is None:  # every series too short to hide a point: the floor alone
             return None, None
+        _check_not_diverged(points, label)
         names = list(dm.dataset.fmt.value_cols)
         table, factors = calibrate(
             model.noise, points, names, conformal=self.conformal, seed=seed % (2**31)
@@ -842,6 +857,25 @@ class LatentODE(BaseEstimator):
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "module_")
+        bad = _non_finite_weights(self.module_.state_dict())
+        if bad:
+            raise NonFiniteModelError(
+                f"this model's weights hold NaN or infinity ({', '.join(bad[:3])}"
+                f"{', …' if len(bad) > 3 else ''}), so every answer would be NaN. They were "
+                "edited, or come from a fit that diverged; refit the model"
+            )
+
+    def _check_finite(self, values: np.ndarray, what: str) -> np.ndarray:
+        """``values`` unchanged when all finite; else :class:`NonFiniteModelError`."""
+        finite = np.isfinite(values)
+        if finite.all():
+            return values
+        raise NonFiniteModelError(
+            f"the model's {what} is NaN or infinite at {int((~finite).sum()):,} of "
+            f"{values.size:,} values, so it is not returned. The learned dynamics overflow "
+            "at these times (far from the training data, or in units beyond float range); ask "
+            "for times nearer the observations, or refit with tighter solver tolerances"
+        )
 
     def _check_added_columns(
         self, method: str, added: Sequence[str], *, with_features: bool = True
@@ -1014,8 +1048,11 @@ class LatentODE(BaseEstimator):
                 outside = batch.outside_window(times.to(batch.times.dtype)).numpy()  # (B, T)
                 unit = self._observation_noise(ids, lengths, draws.shape, salt, outside)
                 noisy = draws + unit * std
-        values = self._to_user(draws)  # (S, B, T, F)
-        return values, padded_user, lengths, None if noisy is None else self._to_user(noisy)
+        # Padding repeats each series' last time, so every entry is a real read-out.
+        values = self._check_finite(self._to_user(draws), "prediction")  # (S, B, T, F)
+        if noisy is not None:
+            noisy = self._check_finite(self._to_user(noisy), "predictive draw")
+        return values, padded_user, lengths, noisy
 
     def _to_user(self, draws: torch.Tensor) -> np.ndarray:
         """Standardised, transformed model values ``(..., F)`` → the user's units."""
@@ -1367,8 +1404,8 @@ class LatentODE(BaseEstimator):
             with torch.no_grad():
                 q, anchor = model.encode(batch)
                 _, lam, integral = model.intensity(q.loc + q.scale * eps, times_b, anchor)
-            lam = lam.double().numpy() / scale  # (S, B, T, K) per user time unit
-            integral = integral.double().numpy()
+            lam = self._check_finite(lam.double().numpy() / scale, "intensity")  # (S, B, T, K)
+            integral = self._check_finite(integral.double().numpy(), "expected count")
             counts = np.diff(integral, axis=2, prepend=integral[:, :, :1]).mean(axis=0)
             stats = [lam.mean(axis=0), *np.quantile(lam, levels, axis=0), counts]
             out = np.stack(stats, axis=-1)  # (B, T, K, n_columns)
@@ -1501,7 +1538,7 @@ class LatentODE(BaseEstimator):
                 with torch.no_grad():
                     z = model.decoder.trajectory(z0[part].unsqueeze(0), t)[0]
                     out.append(model.poisson(z).double().numpy())
-            return np.concatenate(out)
+            return self._check_finite(np.concatenate(out), "intensity")
 
         result = sample_thinning(
             intensity,
@@ -1635,6 +1672,7 @@ class LatentODE(BaseEstimator):
                 reference.append((gauss * mask).sum(axis=(1, 2)) - jacobian)
         n_values = np.concatenate(counts["values"])
         n_events = np.concatenate(counts["events"])
+        self._check_finite(np.concatenate(parts["total"]), "log-likelihood")
         table = {
             "values": (n_values, np.concatenate(parts["values"]), np.concatenate(reference)),
             "total": (n_values, np.concatenate(parts["total"]), None),
@@ -1687,13 +1725,12 @@ class LatentODE(BaseEstimator):
         """Write the fitted model to the folder ``path`` (created if missing); returns it.
 
         Two files: ``latentode.json`` (parameters, data layout and fitted scalers) and
-        ``weights.pt`` (tensors only). :meth:`load` runs no code from either.
+        ``weights.pt`` (tensors only). :meth:`load` runs no code from either. The folder is
+        written whole beside ``path`` and swapped in, so a crash leaves the old model or
+        none; a symbolic link, or a folder holding other files, is refused (see
+        :mod:`latentode.persistence`).
         """
         self._check_fitted()
-        folder = Path(path)
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"`path` must be a folder; {str(folder)!r} is a file")
-        folder.mkdir(parents=True, exist_ok=True)
         params = self.get_params(deep=False)
         if not isinstance(params["random_state"], int | type(None)):
             params["random_state"] = None
@@ -1721,34 +1758,22 @@ class LatentODE(BaseEstimator):
             "conformal": self.conformal_,
             "transforms": self.transforms_.to_dict(),
         }
-        try:
-            text = json.dumps(config, indent=2)
-        except TypeError as err:
-            raise ValueError(
-                f"cannot save: a parameter is not JSON-serialisable ({err}); use plain numbers, "
-                "strings, lists and dicts in trainer_kwargs"
-            ) from None
-        (folder / _CONFIG_FILE).write_text(text, encoding="utf-8")
-        torch.save(self.module_.state_dict(), folder / _WEIGHTS_FILE)
-        return folder
+        return write_model(path, config, self.module_.state_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> LatentODE:
-        """Read a model written by :meth:`save`. Runs no code from the files."""
+        """Read a model written by :meth:`save`. Runs no code from the files.
+
+        Raises:
+            FileNotFoundError: no folder at ``path``, or a file of it missing.
+            ValueError: a malformed, edited or mismatched folder, settings that disagree with
+                each other or with the weights; :class:`NonFiniteModelError` for weights
+                holding NaN or infinity.
+        """
         folder = Path(path)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"no saved model at {str(folder)!r}: not a folder")
-        config_file, weights_file = folder / _CONFIG_FILE, folder / _WEIGHTS_FILE
-        for needed in (config_file, weights_file):
-            if not needed.is_file():
-                raise FileNotFoundError(
-                    f"{str(folder)!r} is not a complete saved model: {needed.name} is missing"
-                )
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{config_file} is not valid JSON: {err}") from None
-        if not isinstance(config, dict) or config.get("format_version") != _FORMAT_VERSION:
+        config, state = read_model(folder)
+        config_file = folder / CONFIG_FILE
+        if config.get("format_version") != _FORMAT_VERSION:
             raise ValueError(
                 f"{config_file} is not a latentode model file of format version {_FORMAT_VERSION}"
             )
@@ -1762,7 +1787,14 @@ class LatentODE(BaseEstimator):
             if unknown:
                 raise ValueError(f"module_hparams has unknown keys {unknown}")
             module = LatentODEModule(**hparams)
-            state = torch.load(weights_file, map_location="cpu", weights_only=True)
+            bad = _non_finite_weights(state)
+            if bad:
+                raise NonFiniteModelError(
+                    f"{str(folder)!r} holds weights with NaN or infinity ({', '.join(bad[:3])}"
+                    f"{', …' if len(bad) > 3 else ''}): they come from a fit that diverged, or "
+                    "were edited. Refit and save the model again"
+                )
+            _check_consistent(config, module, state)
             _load_weights(module, state)
             model._set_fitted(
                 module,
@@ -1782,15 +1814,14 @@ class LatentODE(BaseEstimator):
                     config.get("transforms"), config["format"].get("value_cols", [])
                 ),
             )
+        except NonFiniteModelError:
+            raise
         except (
             KeyError,
             TypeError,
             ValueError,
             RuntimeError,
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-        ) as err:  # OSError, EOFError: a truncated or garbled weights file
+        ) as err:
             raise ValueError(
                 f"{str(folder)!r} holds a corrupt or incompatible model: {err}"
             ) from None
@@ -1822,6 +1853,77 @@ _OPTIONAL_CONFIG_KEYS = {
 }
 # weights a model saved before them lacks; they keep their defaults (a band at the noise floor)
 _OPTIONAL_WEIGHTS = {"model.noise.coef", "model.noise.fitted"}
+
+
+def _non_finite_weights(state: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in ``state`` that hold NaN or infinity."""
+    return [
+        name
+        for name, value in state.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
+def _check_not_diverged(points: HeldOutPoints, label: str) -> None:
+    """Refuse a fit whose curves miss held-out points by far more than the features' means do.
+
+    Without validation series, nothing during training sees the weights blow up on unseen
+    points; this is the same test as :class:`NonFiniteGuard`'s, on the calibration points.
+    """
+    curves = points.curves
+    error = float(((curves.mean(0) - points.values) ** 2).mean()) if curves.numel() else 0.0
+    reference = max(float((points.values**2).mean()), 1e-12)
+    if math.isfinite(error) and error / reference <= NonFiniteGuard.diverged_ratio:
+        return
+    raise NonFiniteLossError(
+        f"the fitted model's predictions of hidden points of the {label} series are "
+        f"{'not finite' if not math.isfinite(error) else f'{error / reference:.3g}× worse'} "
+        "than predicting each feature's mean: training diverged. Fixes: a lower learning rate, "
+        "gradient clipping (gradient_clip=1.0), or tighter solver tolerances"
+    )
+
+
+def _check_consistent(config: dict[str, Any], module: LatentODEModule, state: dict) -> None:
+    """Refuse settings that disagree with each other or with the weights' shapes."""
+    seed = config["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < _MAX_SEED:
+        raise ValueError(f"`seed` must be an integer in [0, 2**63); got {seed!r}")
+    n_features = module.model.n_features
+    sizes = {
+        "n_features": config["n_features"],
+        "format.value_cols": len(config["format"].get("value_cols", []) or []),
+        "feature_scaler.mean_": len(config["feature_scaler"].get("mean_", []) or []),
+    }
+    wrong = {k: v for k, v in sizes.items() if v != n_features}
+    if wrong:
+        raise ValueError(
+            f"the settings disagree on the number of features: module_hparams say {n_features}, "
+            + ", ".join(f"{k} {v!r}" for k, v in wrong.items())
+        )
+    kinds = config.get("event_kinds")
+    n_kinds = int(module.hparams.get("n_event_kinds", 0) or 0)
+    if kinds is not None:
+        plain = [json.dumps(k, sort_keys=True) for k in kinds]
+        if len(set(plain)) != len(plain):
+            raise ValueError(f"`event_kinds` names a kind twice: {kinds}")
+    if len(kinds or ()) != n_kinds:
+        raise ValueError(
+            f"`event_kinds` lists {len(kinds or ())} kinds but the model has {n_kinds} intensities"
+        )
+    expected = module.state_dict()
+    shapes = [
+        f"{name}: {tuple(value.shape)} in the weights, {tuple(expected[name].shape)} from "
+        "the settings"
+        for name, value in state.items()
+        if name in expected and value.shape != expected[name].shape
+    ]
+    if shapes:
+        raise ValueError(
+            "the weights do not match the settings (latent_dim, widths, features): "
+            + "; ".join(shapes[:3])
+        )
 
 
 def _load_weights(module: LatentODEModule, state: dict[str, Any]) -> None:

@@ -177,10 +177,17 @@ class FeatureScaler:
                 f"feature(s) {', '.join(map(repr, labels))} are never observed in the training "
                 "data, so they cannot be learned or scaled; drop those columns or add data"
             )
-        mean = (values * mask).sum(axis=0) / counts
-        var = (((values - mean) * mask) ** 2).sum(axis=0) / counts
-        std = np.sqrt(var)
-        self.mean_ = mean
+        # Squaring raw values overflows above ~1e154 and underflows below ~1e-154, so the
+        # moments are taken of values divided by each feature's largest magnitude (a power of
+        # two, so the division is exact) and scaled back: any finite data has a finite, nonzero
+        # scale.
+        magnitude = np.where(mask, np.abs(values), 0.0).max(axis=0)
+        unit = np.exp2(np.floor(np.log2(np.where(magnitude > 0, magnitude, 1.0))))
+        unit_values = np.where(mask, values / unit, 0.0)
+        unit_mean = unit_values.sum(axis=0) / counts
+        unit_var = (((unit_values - unit_mean) * mask) ** 2).sum(axis=0) / counts
+        std = np.sqrt(unit_var) * unit
+        self.mean_ = unit_mean * unit
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
@@ -191,7 +198,10 @@ class FeatureScaler:
     def transform_series(self, s: Series) -> Series:
         """A copy of ``s`` with observed values standardised (unobserved stay 0)."""
         self._check_fitted()
-        values = np.where(s.mask, (s.values - self.mean_) / self.scale_, 0.0)
+        # x / scale - mean / scale rather than (x - mean) / scale: the difference of two values
+        # near the float limit can overflow, the scaled terms cannot.
+        with np.errstate(invalid="ignore", over="ignore"):
+            values = np.where(s.mask, s.values / self.scale_ - self.mean_ / self.scale_, 0.0)
         return Series(s.id, s.times, values, s.mask)
 
     def inverse_transform(self, values: np.ndarray) -> np.ndarray:

@@ -70,7 +70,44 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class NonFiniteGuard(pl.Callback):
-    """Stop at the first non-finite training loss, naming the likely cause and the fix."""
+    """Stop at the first non-finite training or validation loss, naming the cause and the fix.
+
+    A finite training loss beside an infinite validation loss means the model overflows on
+    series it was not fitted to: its weights have blown up, and early stopping would otherwise
+    end training quietly with them.
+    """
+
+    monitored = ("val/loss", "val/mse")
+    # A validation MSE this many times that of predicting each feature's training mean: errors
+    # of ~100 standard deviations, which no model that learned anything makes.
+    diverged_ratio = 1e4
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        found = None
+        for name in self.monitored:
+            value = metrics.get(name)
+            if value is not None and not math.isfinite(float(value)):
+                found = f"the validation {name.split('/')[1]} became {float(value)}"
+        mse, reference = metrics.get("val/mse"), metrics.get("val/mse_of_mean")
+        if found is None and mse is not None and reference is not None:
+            ratio = float(mse) / max(float(reference), 1e-12)
+            if ratio > self.diverged_ratio:
+                found = (
+                    f"the validation MSE reached {ratio:.3g}× that of predicting each "
+                    "feature's mean"
+                )
+        if found is None:
+            return
+        hp = getattr(pl_module, "hparams", {})
+        raise NonFiniteLossError(
+            f"{found} at step {trainer.global_step} (epoch {trainer.current_epoch}) while the "
+            "training loss was finite: the learned weights diverged. Fixes: a lower learning "
+            f"rate (lr={hp.get('lr', '?')}), gradient clipping (gradient_clip=1.0), or tighter "
+            f"solver tolerances (rtol={hp.get('rtol', '?')}, atol={hp.get('atol', '?')})"
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs

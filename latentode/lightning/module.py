@@ -224,6 +224,11 @@ class LatentODEModule(pl.LightningModule):
             batch_size=size,
             sync_dist=sync,
         )
+        if stage != "train":
+            # The error of predicting each feature's training mean (0 once standardised): the
+            # yardstick by which NonFiniteGuard tells a model that diverged.
+            reference = masked_mse(torch.zeros_like(target.values), target.values, target.mask)
+            self.log(f"{stage}/mse_of_mean", reference, batch_size=size, sync_dist=sync)
         if terms.event_log_likelihood is not None:
             self.log(f"{stage}/event_log_likelihood", terms.event_log_likelihood, batch_size=size)
         return terms.loss

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import shutil
@@ -29,6 +30,14 @@ def _copy(saved, tmp_path):
     return folder
 
 
+def _resign(folder):
+    """Record the current weights' digest in the settings, as an attacker who edits both would,
+    so that the test reaches the weights' content checks."""
+    config = json.loads((folder / "latentode.json").read_text(encoding="utf-8"))
+    config["weights_sha256"] = hashlib.sha256((folder / "weights.pt").read_bytes()).hexdigest()
+    (folder / "latentode.json").write_text(json.dumps(config), encoding="utf-8")
+
+
 class _Payload:
     """Unpickling this calls ``open(marker, "w")``: a stand-in for arbitrary code."""
 
@@ -44,10 +53,13 @@ def test_a_pickle_payload_in_the_weights_is_refused_and_never_runs(saved, tmp_pa
     marker = tmp_path / "pwned"
     with open(folder / "weights.pt", "wb") as f:
         pickle.dump({"model.head.log_std": _Payload(marker)}, f)
-    with pytest.raises(ValueError, match="corrupt or incompatible model"):
+    with pytest.raises(ValueError, match=r"does not match latentode\.json"):
+        LatentODE.load(folder)
+    _resign(folder)
+    with pytest.raises(ValueError, match="not a weights file written by save"):
         LatentODE.load(folder)
     assert not marker.exists()
-    with pytest.raises(SystemExit, match="corrupt or incompatible model"):
+    with pytest.raises(SystemExit, match="not a weights file written by save"):
         main(["sample", "--model", str(folder), "--times", "0,1", "--out", str(tmp_path / "s.csv")])
     assert not marker.exists()
 
@@ -58,7 +70,8 @@ def test_a_torch_save_with_a_payload_is_refused(saved, tmp_path):
     folder = _copy(saved, tmp_path)
     marker = tmp_path / "pwned2"
     torch.save({"x": _Payload(marker)}, folder / "weights.pt")
-    with pytest.raises(ValueError, match="corrupt or incompatible model"):
+    _resign(folder)
+    with pytest.raises(ValueError, match="cannot be read as model weights"):
         LatentODE.load(folder)
     assert not marker.exists()
 
