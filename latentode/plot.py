@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from latentode._validation import check_int
-from latentode.data.frame import _check_no_missing, _classify_times, _kind_words
+from latentode.data.frame import _check_no_missing, _classify_times, _kind_words, _show
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -161,9 +161,12 @@ def _float_times(
         s = frame[time_col]
         _check_no_missing(s, what, frame.index, "drop those rows")
         kind, canon = _classify_times(s, what, frame.index, ref)
-        if kind == "numeric" and not np.all(np.isfinite(canon)):
-            row = frame.index[int(np.flatnonzero(~np.isfinite(canon))[0])]
-            raise ValueError(f"{what} must be finite; found {s.loc[row]!r} at row {row!r}")
+        bad = np.flatnonzero(~np.isfinite(canon)) if kind == "numeric" else []
+        if len(bad):
+            raise ValueError(
+                f"{what} must be finite; found {_show(canon[bad[0]])} at row "
+                f"{_show(frame.index[bad[0]])} ({len(bad)} in all); drop those rows"
+            )
         classified.append((name, kind, canon))
     ref_name, ref_kind, ref_canon = classified[0]
     ref_tz = ref_canon.tz if ref_kind == "datetime" else None
