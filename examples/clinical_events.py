@@ -8,12 +8,13 @@ checked. The model is small and trained briefly so this runs in seconds; raise `
 for a real fit (with an events frame and 150 epochs, ``tests/estimator/
 test_poisson_estimator.py`` learns a known visit rate to a relative L2 error of about 0.1).
 
-Run: python examples/clinical_events.py
+Run: python examples/clinical_events.py [--out FOLDER]   (the plot goes to
+FOLDER/clinical_events.png, default the current folder; the script prints where)
 """
 
 from __future__ import annotations
 
-import tempfile
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def to_clinic(frame: pd.DataFrame) -> pd.DataFrame:
     ).rename(columns={"id": "patient", "time": "taken", "x": "lactate"})
 
 
-def main(max_epochs: int = 60) -> None:
+def main(max_epochs: int = 60, out: str | Path = ".") -> None:
     train = make_clinical_events(n_series=150, labs_at_visits=True, random_state=0)
     new = make_clinical_events(n_series=3, labs_at_visits=True, random_state=1)
     labs, new_labs = to_clinic(train.observed), to_clinic(new.observed)
@@ -55,7 +56,11 @@ def main(max_epochs: int = 60) -> None:
     # The learned measurement rate of new patients, per day, with a 90% band ...
     grid = pd.date_range(START, periods=41, freq="6h")
     rate = model.predict_intensity(new_labs, times=grid, num_samples=100)
-    print(rate.head(3).round(3).to_string(index=False))
+    print(
+        rate.head(3)
+        .round(dict.fromkeys(rate.select_dtypes("number").columns, 3))
+        .to_string(index=False)
+    )
     truth = to_clinic(new.intensity.assign(x=0.0)).drop(columns="lactate")
     first = rate[rate["patient"] == "pt000"]
     true_rate = np.interp(
@@ -87,20 +92,24 @@ def main(max_epochs: int = 60) -> None:
     try:
         from latentode.plot import plot_intensity
     except ImportError:
+        print("no plot: install matplotlib with pip install 'latentode[plot]'")
         return
-    with tempfile.TemporaryDirectory() as folder:
-        events = new_labs[["patient", "taken"]].assign(kind="lactate")
-        fig = plot_intensity(
-            rate,
-            events,
-            truth=truth.rename(columns={"id": "patient"}),
-            id_col="patient",
-            time_col="taken",
-            title="Learned lab-draw rate (band: 90%) against the true visit rate",
-        )
-        fig.savefig(Path(folder) / "rates.png")
-        print("plot drawn")
+    events = new_labs[["patient", "taken"]].assign(kind="lactate")
+    fig = plot_intensity(
+        rate,
+        events,
+        truth=truth.rename(columns={"id": "patient"}),
+        id_col="patient",
+        time_col="taken",
+        title="Learned lab-draw rate (band: 90%) against the true visit rate",
+    )
+    path = Path(out) / "clinical_events.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"plot written to {path.resolve()}")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=".", help="folder for clinical_events.png (default: here)")
+    main(out=parser.parse_args().out)

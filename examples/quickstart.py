@@ -4,11 +4,13 @@ Clinical-style data: each patient measured at their own odd hours, a lab missing
 The model is tiny and trained briefly so this runs in seconds; raise ``max_epochs`` (and the
 sizes) for a real fit.
 
-Run: python examples/quickstart.py
+Run: python examples/quickstart.py [--out FOLDER]   (the plot goes to FOLDER/quickstart.png,
+default the current folder; the script prints where)
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -33,7 +35,7 @@ def make_labs(n_patients: int = 40, seed: int = 0) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def main(max_epochs: int = 3) -> None:
+def main(max_epochs: int = 3, out: str | Path = ".") -> None:
     labs = make_labs()
     model = LatentODE(
         latent_dim=4,
@@ -65,16 +67,19 @@ def main(max_epochs: int = 3) -> None:
         again = LatentODE.load(Path(folder) / "labs-model")
         same = again.predict(labs, times=grid, num_samples=50).equals(pred)
         print(f"saved and loaded: identical predictions {same}")
-        try:
-            from latentode.plot import plot_series
-        except ImportError:
-            return
-        fig = plot_series(
-            labs, pred, samples=paths, id_col="patient", time_col="taken", max_series=3
-        )
-        fig.savefig(Path(folder) / "labs.png")
-        print("plot drawn")
+    try:
+        from latentode.plot import plot_series
+    except ImportError:
+        print("no plot: install matplotlib with pip install 'latentode[plot]'")
+        return
+    fig = plot_series(labs, pred, samples=paths, id_col="patient", time_col="taken", max_series=3)
+    path = Path(out) / "quickstart.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"plot written to {path.resolve()}")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=".", help="folder for quickstart.png (default: here)")
+    main(out=parser.parse_args().out)

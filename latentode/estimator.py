@@ -543,10 +543,12 @@ class LatentODE(BaseEstimator):
             Validation series in the same layout; default: ``val_fraction`` of ``df``'s series.
         events : DataFrame, optional
             With ``poisson=True``: event streams ``(id_col, time_col[, "kind"])`` in the time
-            type of ``df``, for series of ``df`` (and ``val_df``). Each event must lie in its
-            series' window, from its first to its last row in ``df``; events outside are
-            refused, not dropped (add all-NaN rows to ``df`` to widen a window). Default: the
-            observation times of each feature are its events.
+            type of ``df``, for series of ``df`` (and ``val_df``). A series' window, over which
+            the likelihood integrates its intensity, runs from its first observation-or-event
+            to its last: events after the last row of ``df`` (or before the first) widen it,
+            none is dropped; the series' time origin stays its first row. To score a longer
+            window, add an all-NaN row to ``df`` at its end. Default: the observation times of
+            each feature are its events.
         checkpoint_dir : str or path, optional
             Write a checkpoint (``last.ckpt``: weights, optimiser, epoch and step, KL
             schedule, early stopping, best epoch, RNG state) to this folder after every epoch,
@@ -1366,7 +1368,9 @@ class LatentODE(BaseEstimator):
         df : DataFrame
             Observations to condition on, in the training layout.
         times, horizon, horizon_points : optional
-            Where to evaluate, as in :meth:`predict` (default: each series' own times).
+            Where to evaluate, as in :meth:`predict` (default: each series' own times). Any
+            time works, inside or past the observations, as a window in ``fit`` may reach past
+            them to its last event.
         quantiles : sequence of float, default=(0.05, 0.5, 0.95)
             Levels of the intensity's posterior quantiles.
         num_samples : int, default=100
@@ -1460,9 +1464,11 @@ class LatentODE(BaseEstimator):
             Observations to condition on; without it, new series are drawn from the prior.
         t_start, t_end : optional
             The window to draw events on. With ``df``: times as in the training frame (default:
-            each series' first and last row). Without ``df``: time since a new series' start,
-            numbers in the model's time unit (timedeltas for datetime data); ``t_start``
-            defaults to 0 and ``t_end`` is required.
+            each series' first and last row of ``df``; events are not an input here, so to
+            draw past the last observation, as events in ``fit`` may lie, pass ``t_end``).
+            Without ``df``: time since a new series' start, numbers in the model's time unit
+            (timedeltas for datetime data); ``t_start`` defaults to 0 and ``t_end`` is
+            required.
         n_samples : int, default=1
             Samples (per series of ``df``).
         random_state : int, numpy Generator or None
@@ -1601,7 +1607,8 @@ class LatentODE(BaseEstimator):
         training; with ``level="series"`` each series' level is integrated out under the
         prior fitted to the training series, not fitted to the points scored. With
         ``poisson=True`` the events' log-likelihood is added (the observation times as events,
-        or ``events`` as in ``fit``); :meth:`score_details` reports the two apart.
+        or ``events`` as in ``fit``, on windows widened to them as there);
+        :meth:`score_details` reports the two apart.
         """
         details = self.score_details(df, n_samples, events=events)
         return float(details.loc["total", "log_likelihood"])

@@ -17,7 +17,7 @@ from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series
 from latentode.data.scaling import ORIGINS, TimeScaler
 from latentode.data.series import Series
 
-__all__ = ["EventSeries", "IrregularDataset"]
+__all__ = ["EventSeries", "IrregularDataset", "cover_events"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +33,44 @@ class EventSeries:
     kinds: np.ndarray
 
 
+def cover_events(s: Series, events: EventSeries) -> Series:
+    """``s`` with its window widened to its events: an all-missing row at each outlying end.
+
+    A series' *window* runs from its first observation-or-event to its last. The Poisson
+    likelihood integrates the intensity over it (from the first row of the series to the
+    last), so a window must hold every event; events after the last observation, the usual
+    case in clinical data, are then scored over the time they actually span. A fully masked
+    row only marks time: the encoder skips it, the values' likelihood ignores it, and it is not
+    an observation (``IrregularBatch.outside_window`` and the series' time origin do not see
+    it).
+
+    Args:
+        s: One series, in user units.
+        events: Its events (same units); non-finite times are left for the caller to refuse.
+
+    Returns:
+        ``s`` itself when its rows already span its events, else a new :class:`Series` with
+        one all-missing row at the first event (when before the first row) and/or one at the
+        last event (when after the last row).
+    """
+    times = np.asarray(events.times, dtype=np.float64)
+    if times.size == 0 or not np.all(np.isfinite(times)):
+        return s
+    before = [times.min()] if times.min() < s.times[0] else []
+    after = [times.max()] if times.max() > s.times[-1] else []
+    if not before and not after:
+        return s
+    n_before, n_after = len(before), len(after)
+    pad_values = np.zeros((1, s.n_features))  # an all-missing row: value 0, mask False
+    pad_mask = np.zeros((1, s.n_features), dtype=bool)
+    return Series(
+        id=s.id,
+        times=np.concatenate([before, s.times, after]),  # (n_before + n_obs + n_after,)
+        values=np.concatenate([pad_values[:n_before], s.values, pad_values[:n_after]]),
+        mask=np.concatenate([pad_mask[:n_before], s.mask, pad_mask[:n_after]]),
+    )
+
+
 class IrregularDataset(Dataset):
     """Irregular series encoded for the model, with everything needed to go back to pandas.
 
@@ -41,6 +79,8 @@ class IrregularDataset(Dataset):
         fmt: How the user's frame was laid out (columns, time kind and unit).
         scaler: A fitted :class:`TimeScaler`.
         events: Optional event streams, one :class:`EventSeries` per series, in the same order.
+            Each series' window is widened to cover its events (:func:`cover_events`); its
+            time origin stays that of its observation rows.
         dtype: Floating dtype of the tensors. Default ``torch.float32``.
 
     Example:
@@ -66,12 +106,16 @@ class IrregularDataset(Dataset):
             raise ValueError(
                 f"`events` must hold one EventSeries per series ({len(series)}); got {len(events)}"
             )
-        self.series = list(series)
         self.fmt = fmt
         self.scaler = scaler
         self.dtype = dtype
-        self.ids: list[Hashable] = [s.id for s in self.series]
-        self.origins: np.ndarray = scaler.origins(self.series)  # (n_series,) user units
+        self.ids: list[Hashable] = [s.id for s in series]
+        # Origins come from the observation rows alone: events never move a series' time 0,
+        # so the same frame predicts the same with or without its events.
+        self.origins: np.ndarray = scaler.origins(series)  # (n_series,) user units
+        self.series = list(series)
+        if events is not None:
+            self.series = [cover_events(s, ev) for s, ev in zip(series, events, strict=True)]
         self._items = [self._encode(i, events) for i in range(len(self.series))]
 
     def _encode(self, i: int, events: Sequence[EventSeries] | None) -> SeriesItem:

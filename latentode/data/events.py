@@ -1,10 +1,13 @@
 """Event streams from pandas: an ``(id, time[, kind])`` frame → one `EventSeries` per series.
 
 Events live on the same time axis as the observations (same time type and unit). A series'
-*window* is the span of its rows in the observation frame, ``[first time, last time]``; the
-Poisson likelihood integrates the intensity over that window. An event outside its series'
-window is refused with an error, never silently dropped: to cover a longer window, add rows at
-its ends to the observation frame (all-NaN rows are allowed; they only mark time).
+*window* runs from its first observation-or-event to its last: events after the last
+observation (the usual case: events keep happening after the last lab draw) or before the
+first one widen it, and the Poisson likelihood integrates the intensity over all of it, so
+every event is scored and none is dropped. The window does not move the series' time origin,
+which stays at its first row in the observation frame. To score a longer window than the events
+span (e.g. a follow-up that ended with no events), add a row at its end to the observation
+frame (all-NaN rows are allowed; they only mark time).
 """
 
 from __future__ import annotations
@@ -92,17 +95,20 @@ def frame_to_events(
 ) -> list[EventSeries]:
     """One :class:`EventSeries` per series of ``series`` (in its order), from an events frame.
 
+    Events may lie anywhere on the time axis: :class:`~latentode.data.IrregularDataset` widens
+    each series' window to its events (see :func:`~latentode.data.dataset.cover_events`).
+
     Args:
         events: Long frame with ``fmt.id_col``, ``fmt.time_col`` and optionally ``"kind"``.
-        series: The observed series (their windows bound the events).
+        series: The observed series, in the order of the output.
         fmt: The observation frame's layout (time type and unit are shared).
         kinds: The modelled kinds; an event's kind index is its position here.
 
     Raises:
         TypeError: ``events`` is not a frame, or its times are of another type than the
             observations'.
-        ValueError: missing columns, NaN/NaT or infinite times, ids that are not series,
-            kinds not in ``kinds``, or events outside their series' window.
+        ValueError: missing columns, NaN/NaT or infinite times, ids that are not series, or
+            kinds not in ``kinds``.
     """
     events = _check_events_frame(events, fmt)
     try:
@@ -136,21 +142,6 @@ def frame_to_events(
             )
         codes = np.zeros(len(events), dtype=np.int64)
     rows = np.array([position[i] for i in ids], dtype=np.int64)
-    starts = np.array([s.times[0] for s in series])[rows]
-    ends = np.array([s.times[-1] for s in series])[rows]
-    outside = np.flatnonzero((times < starts) | (times > ends))
-    if outside.size:
-        k = outside[0]
-        window = fmt.float_to_times(np.array([starts[k], ends[k]]))
-        raise ValueError(
-            f"{outside.size} event(s) lie outside their series' window, e.g. the event at "
-            f"{_plain([events[fmt.time_col].iloc[k]])[0]!r} (row {_plain([events.index[k]])[0]!r}) "
-            f"of series {_plain([ids[k]])[0]!r}, "
-            f"whose window is [{_plain([window[0]])[0]!r}, {_plain([window[1]])[0]!r}] (its first "
-            "and last rows in the "
-            "observation frame). Events outside a window are refused, not dropped: filter "
-            "them out, or widen the window by adding rows (values may all be NaN) at its ends"
-        )
     out = []
     order = np.lexsort((codes, times, rows))  # by series, then time
     rows, times, codes = rows[order], times[order], codes[order]

@@ -72,8 +72,8 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         seed: Seeds the split, the shuffling and the conditioning subsets.
         events: Optional event streams for a Poisson head: a long frame (or ``.csv``/
             ``.parquet`` path) with the id and time columns of ``data`` and optionally
-            ``"kind"``, covering series of ``data`` and ``val_data``. Each event must lie in its
-            series' window (first to last row); see :mod:`latentode.data.events`.
+            ``"kind"``, covering series of ``data`` and ``val_data``. A series' window runs
+            from its first observation-or-event to its last; see :mod:`latentode.data.events`.
         event_kinds: The kinds to model, in order; default: the sorted kinds in ``events``.
 
     Attributes:

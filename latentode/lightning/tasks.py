@@ -78,14 +78,17 @@ def _interpolation(
 def _extrapolation(
     item: SeriesItem, cut: float, fraction: float, generator: torch.Generator | None
 ) -> tuple[SeriesItem, SeriesItem]:
-    """Rows before ``cut`` (a share of the series' own span) condition, the rest are targets.
+    """Rows before ``cut`` (a share of the series' observed span) condition, the rest are targets.
 
-    With ``fraction < 1``, a random share of the observed rows before the cut condition.
+    The span is that of the observed rows: all-missing rows (e.g. those that widen a window to
+    events after the last observation) never move the cut past the observations. With
+    ``fraction < 1``, a random share of the observed rows before the cut condition.
     """
     t = item.times
-    t_cut = t[0] + cut * (t[-1] - t[0])
-    before = t < t_cut
     observed = item.mask.amax(-1) > 0
+    seen = t[observed] if bool(observed.any()) else t
+    t_cut = seen[0] + cut * (seen[-1] - seen[0])
+    before = t < t_cut
     if not bool((before & observed).any()) or not bool((~before & observed).any()):
         raise ValueError(
             f"an extrapolation cut at {cut:g} of its span leaves series #{item.index} with no "

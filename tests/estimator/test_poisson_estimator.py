@@ -184,16 +184,6 @@ def test_same_seed_same_intensity_model(data):
             r"names 1 series that are not in the observation frame, e.g. \[999\]",
         ),
         (
-            lambda ev: ev.assign(time=np.where(np.arange(len(ev)) == 4, 10.5, ev["time"])),
-            ValueError,
-            r"outside their series' window.*refused, not dropped",
-        ),
-        (
-            lambda ev: ev.assign(time=np.where(np.arange(len(ev)) == 0, -1.0, ev["time"])),
-            ValueError,
-            r"the event at -1.0 .* window is \[0.0, 10.0\]",
-        ),
-        (
             lambda ev: ev.assign(time=np.where(np.arange(len(ev)) == 2, np.nan, ev["time"])),
             ValueError,
             r"bad event times in column 'time'.*missing",
@@ -213,8 +203,6 @@ def test_same_seed_same_intensity_model(data):
     ],
     ids=[
         "unknown id",
-        "after the window",
-        "negative time",
         "NaN time",
         "datetime for numeric",
         "no time column",

@@ -156,11 +156,23 @@ def test_interpolation_conditions_on_a_subset():
     assert target.lengths.tolist() == [10]
 
 
-def test_extrapolation_cut_leaving_no_targets_raises():
-    # the only point after the cut has nothing observed
+def test_extrapolation_cuts_the_observed_span_not_the_all_missing_rows():
+    # an all-missing last row (a window widened to a late event) does not move the cut past
+    # the observations: the span cut is [0, 0.2], so 0.2 is a target
     mask = torch.tensor([[1.0], [1.0], [0.0]])
     item = SeriesItem(4, torch.tensor([0.0, 0.2, 1.0]), torch.ones(3, 1) * mask, mask)
-    with pytest.raises(ValueError, match=r"leaves series #4 with no target points"):
+    cond, target = split_items(
+        [item], "extrapolation", cond_fraction=1.0, extrap_cut=0.5, generator=torch.Generator()
+    )
+    assert cond.times[0].tolist() == [0.0]
+    torch.testing.assert_close(target.times[0], torch.tensor([0.2, 1.0]))
+
+
+def test_extrapolation_cut_leaving_no_conditioning_points_raises():
+    # one observed time: nothing observed lies before any cut of its (empty) span
+    mask = torch.tensor([[0.0], [1.0], [0.0]])
+    item = SeriesItem(4, torch.tensor([0.0, 0.2, 1.0]), torch.ones(3, 1) * mask, mask)
+    with pytest.raises(ValueError, match=r"leaves series #4 with no conditioning points"):
         split_items(
             [item], "extrapolation", cond_fraction=0.5, extrap_cut=0.5, generator=torch.Generator()
         )

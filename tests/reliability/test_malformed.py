@@ -136,14 +136,6 @@ CASES = [
     ("fit: text times", _fit(DF.assign(time=DF["time"].astype(str))), TypeError, "found strings"),
     ("fit: a numpy array", lambda ctx: LatentODE(**TINY).fit(DF.to_numpy()), TypeError, "long"),
     ("fit: a negative learning rate", lambda ctx: LatentODE(lr=-1).fit(DF), ValueError, "lr"),
-    (
-        "fit: events outside their window",
-        lambda ctx: LatentODE(**TINY, poisson=True).fit(
-            EVENTS.observed, events=EVENTS.events.assign(time=EVENTS.events["time"] + 100)
-        ),
-        ValueError,
-        "refused, not dropped",
-    ),
     # -- predict / sample
     (
         "predict: times with NaN",
