@@ -227,7 +227,8 @@ def _fit(argv: list[str]) -> int:
         from pytorch_lightning.cli import LightningCLI
     except ImportError as err:  # pragma: no cover - jsonargparse missing
         raise SystemExit(
-            f"`latentode fit` needs the cli extra: pip install 'latentode[cli]' ({err})"
+            "`latentode fit` needs jsonargparse, a dependency of latentode; reinstall it: "
+            f"pip install -e . (or pip install 'jsonargparse[signatures]>=4.27') ({err})"
         ) from None
 
     from latentode.estimator import LatentODE
@@ -287,13 +288,16 @@ def _fit(argv: list[str]) -> int:
             if config["resume"] and last is not None:
                 self.config_init["fit"]["ckpt_path"] = str(last)
 
-    cli = _CLI(
-        LatentODEModule,
-        IrregularTimeSeriesDataModule,
-        args=["fit", *argv],
-        save_config_callback=None,  # the config goes into --out below, not the working folder
-        trainer_defaults={"logger": False, "enable_checkpointing": False},
-    )
+    try:
+        cli = _CLI(
+            LatentODEModule,
+            IrregularTimeSeriesDataModule,
+            args=["fit", *argv],
+            save_config_callback=None,  # the config goes into --out below, not the working folder
+            trainer_defaults={"logger": False, "enable_checkpointing": False},
+        )
+    except _user_errors() as err:  # a bad data file or setting: one line, not a traceback
+        raise SystemExit(f"latentode fit: {err}") from None
     out = Path(cli.config["fit"]["out"])
     model = LatentODE.from_lightning(cli.model, cli.datamodule)
     model.save(out)
@@ -352,8 +356,22 @@ def _load_model(folder: str):
         raise SystemExit(f"--model: {err}") from None
 
 
+def _read_data(model, path: str):
+    """``--data`` in the model's layout: ids as text (verbatim), text times parsed as the
+    model's kind of time (dates required for a model fitted on dates)."""
+    from latentode.data import read_table
+
+    fmt = model.format_
+    return read_table(
+        path,
+        id_col=fmt.id_col,
+        time_col=fmt.time_col,
+        parse_dates=True if fmt.time_kind == "datetime" else None,
+    )
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from latentode.data import read_table, write_table
+    from latentode.data import write_table
     from latentode.data.files import check_output_path
 
     try:  # refuse a bad --out before any work
@@ -362,7 +380,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise SystemExit(f"latentode predict: --out: {err}") from None
     model = _load_model(args.model)
     try:
-        df = read_table(args.data)
+        df = _read_data(model, args.data)
         pred = model.predict(
             df,
             times=_parse_times(args.times),
@@ -380,7 +398,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from latentode.data import read_table, write_table
+    from latentode.data import write_table
     from latentode.data.files import check_output_path
 
     try:
@@ -389,7 +407,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise SystemExit(f"latentode sample: --out: {err}") from None
     model = _load_model(args.model)
     try:
-        df = None if args.data is None else read_table(args.data)
+        df = None if args.data is None else _read_data(model, args.data)
         times = _parse_times(args.times)
         samples = model.sample(
             args.n_samples, times, df=df, random_state=args.seed, noise=not args.no_noise
@@ -421,7 +439,7 @@ def _positive_float(text: str) -> float:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from latentode.data import read_table, write_table
+    from latentode.data import write_table
     from latentode.data.files import check_output_path
     from latentode.evaluate import compare, format_comparison
 
@@ -439,7 +457,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise SystemExit("latentode evaluate: give --fraction or --n-last, not both")
     model = _load_model(args.model)
     try:
-        df = read_table(args.data)
+        df = _read_data(model, args.data)
         table = compare(
             model,
             df,

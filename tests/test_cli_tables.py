@@ -1,0 +1,192 @@
+"""Tables on disk through the `latentode` command: ids verbatim, every kind of time, the units of
+`--times`, and what the command needs installed (issue 14).
+
+Every fit runs on a tiny quiet budget (one epoch, a two-dimensional latent state).
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentode.cli import main
+from latentode.data import make_periodic, read_table
+from latentode.estimator import LatentODE
+
+ROOT = Path(__file__).parent.parent
+CONFIGS = ROOT / "configs"
+TINY_FIT = [
+    "--trainer.max_epochs=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.accelerator=cpu",
+    "--model.latent_dim=2",
+    "--model.encoder_hidden=4",
+    "--model.decoder_width=8",
+]
+START = pd.Timestamp("2024-03-01")
+IDS = ["001", "1", "000", "01", "7", "1.0"]  # pandas' guessing merges 001/1/01/1.0, reads 000 as 0
+
+
+def _hours(n_series: int = 6, n_points: int = 6) -> pd.DataFrame:
+    """Irregular hours per series (no two series alike), as float hours."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, sid in enumerate(IDS[:n_series]):
+        hours = np.sort(rng.choice(np.arange(1, 48), size=n_points, replace=False)) / 2.0
+        rows += [(sid, h, np.sin(h / 3 + i)) for h in hours]
+    return pd.DataFrame(rows, columns=["sid", "hours", "x"])
+
+
+def _write(kind: str, path: Path, id_col: str, time_col: str) -> Path:
+    """A CSV whose time column holds one kind of time, written as text the way users write it."""
+    frame = _hours()
+    hours = pd.to_timedelta(frame["hours"], unit="h")
+    text = {
+        "numbers": frame["hours"].map(repr),
+        "dates": (START + pd.to_timedelta(frame["hours"] * 2, unit="D")).dt.strftime("%Y-%m-%d"),
+        "date-times": (START + hours).dt.strftime("%Y-%m-%dT%H:%M:%S"),
+        "date-times with offset": (START + hours).dt.strftime("%Y-%m-%dT%H:%M:%S+01:00"),
+        "durations": hours.map(str),
+    }[kind]
+    table = pd.DataFrame({id_col: frame["sid"], time_col: text, "x": frame["x"]})
+    table.to_csv(path, index=False)
+    return path
+
+
+def _fit(config: str, data: Path, out: Path, *extra: str) -> Path:
+    argv = ["fit", "--config", str(CONFIGS / config), f"--data.data={data}", *TINY_FIT, *extra]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Lightning's advice on workers and small batches
+        assert main([*argv, f"--out={out}"]) == 0
+    return out
+
+
+def _column(path: Path, name: str) -> list[str]:
+    """A CSV column as the text in the file (no type guessing)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        return [row[name] for row in csv.DictReader(f)]
+
+
+# -- 1. ids round-trip exactly --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def id_model(tmp_path_factory):
+    """csv.yaml fitted on six series whose ids pandas would merge or rewrite."""
+    root = tmp_path_factory.mktemp("ids")
+    data = _write("numbers", root / "labs.csv", "patient", "taken")
+    return _fit("csv.yaml", data, root / "model"), data
+
+
+def test_ids_that_look_alike_stay_distinct_and_verbatim_through_fit_predict_sample_evaluate(
+    id_model, tmp_path, capsys
+):
+    folder, data = id_model
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out)]) == 0
+    ids = _column(out, "patient")
+    assert sorted(set(ids)) == sorted(IDS)
+    assert ids.count("000") == 6  # six rows each: nothing merged, "000" not written as 0
+    sampled = tmp_path / "post.csv"
+    argv = ["sample", "--model", str(folder), "--data", str(data), "--times", "1,2"]
+    assert main([*argv, "--n-samples", "2", "--out", str(sampled)]) == 0
+    assert sorted(set(_column(sampled, "patient"))) == sorted(IDS)
+    assert len(_column(sampled, "patient")) == 2 * 6 * 2
+    assert main(["evaluate", "--model", str(folder), "--data", str(data)]) == 0
+    # a model fitted from the CLI on text ids predicts from Python with text ids too
+    frame = read_table(data, id_col="patient", time_col="taken")
+    pred = LatentODE.load(folder).predict(frame, num_samples=5)
+    assert sorted(pred["patient"].unique()) == sorted(IDS)
+
+
+def test_a_model_fitted_on_int_ids_predicts_a_csv_whose_ids_are_text(tmp_path):
+    """Ids are labels for the output: a Python fit on ints serves a CSV of any ids."""
+    train = make_periodic(n_series=6, n_points=8, random_state=0).observed  # int ids 0..5
+    model = LatentODE(latent_dim=2, encoder_hidden=4, decoder_width=4, max_epochs=1).fit(train)
+    model.save(tmp_path / "model")
+    new = train[train["id"] < 2].copy()
+    new["id"] = new["id"].map({0: "01", 1: "1"})  # one int id written two ways: two series
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "pred.csv"
+    argv = ["predict", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "new.csv")]
+    assert main([*argv, "--num-samples", "5", "--out", str(out)]) == 0
+    ids = _column(out, "id")
+    assert sorted(set(ids)) == ["01", "1"]
+    assert ids.count("01") == (new["id"] == "01").sum()
+
+
+def test_an_events_file_matches_its_series_by_their_text_ids(tmp_path):
+    """fit reads the events file's ids as text too, so its 001 and 1 are the data's."""
+    data = _write("numbers", tmp_path / "data.csv", "id", "time")
+    frame = read_table(data, id_col="id", time_col="time")
+    window = frame.groupby("id")["time"].agg(["min", "max"])
+    events = pd.DataFrame(
+        {"id": window.index, "time": (window["min"] + window["max"]) / 2, "kind": "dose"}
+    )
+    events.to_csv(tmp_path / "events.csv", index=False)
+    extra = ("--model.n_event_kinds=1", f"--data.events={tmp_path / 'events.csv'}")
+    model = LatentODE.load(_fit("periodic.yaml", data, tmp_path / "model", *extra))
+    assert model.event_kinds_ == ["dose"]
+
+
+def test_parquet_keeps_its_id_types(id_model, tmp_path):
+    pytest.importorskip("pyarrow")
+    folder, data = id_model
+    frame = pd.read_csv(data, dtype={"patient": str})
+    frame.to_parquet(tmp_path / "text.parquet")
+    out = tmp_path / "pred.parquet"
+    argv = ["predict", "--model", str(folder), "--data", str(tmp_path / "text.parquet")]
+    assert main([*argv, "--num-samples", "5", "--out", str(out)]) == 0
+    assert sorted(pd.read_parquet(out)["patient"].unique()) == sorted(IDS)
+    ints = frame.assign(patient=pd.factorize(frame["patient"])[0] + 10)
+    ints.to_parquet(tmp_path / "ints.parquet")
+    argv = ["predict", "--model", str(folder), "--data", str(tmp_path / "ints.parquet")]
+    assert main([*argv, "--num-samples", "5", "--out", str(tmp_path / "i.parquet")]) == 0
+    back = pd.read_parquet(tmp_path / "i.parquet")["patient"]
+    assert pd.api.types.is_integer_dtype(back)
+    assert sorted(back.unique()) == list(range(10, 16))
+
+
+# -- 2. every kind of CSV time through every config meant for files --------------------------
+
+KINDS = ["numbers", "dates", "date-times", "date-times with offset", "durations"]
+# configs/csv.yaml is the one for files (columns patient/taken, time_unit h); the synthetic
+# configs read a file as well through --data.data (columns id/time, no time_unit).
+MATRIX = [("csv.yaml", kind, ()) for kind in KINDS] + [
+    (config, kind, () if kind == "numbers" else ("--data.time_unit=h",))
+    for config in ("periodic.yaml", "spiral.yaml")
+    for kind in ("numbers", "date-times")
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "kind", "extra"), MATRIX, ids=[f"{c[:-5]}-{k}" for c, k, _ in MATRIX]
+)
+def test_each_kind_of_csv_fits_through_the_config_and_predicts(config, kind, extra, tmp_path):
+    id_col, time_col = ("patient", "taken") if config == "csv.yaml" else ("id", "time")
+    data = _write(kind, tmp_path / "data.csv", id_col, time_col)
+    folder = _fit(config, data, tmp_path / "model", *extra)
+    model = LatentODE.load(folder)
+    expected_kind = {"numbers": "numeric", "durations": "timedelta"}.get(kind, "datetime")
+    assert model.format_.time_kind == expected_kind
+    assert model.format_.time_unit == (None if kind == "numbers" else "h")
+    out = tmp_path / "pred.csv"
+    argv = ["predict", "--model", str(folder), "--data", str(data), "--num-samples", "5"]
+    assert main([*argv, "--out", str(out)]) == 0
+    given = read_table(data, id_col=id_col, time_col=time_col)
+    pred = read_table(out, id_col=id_col, time_col=time_col)
+    # predictions at each series' own times, in the file's ids and kind of time (and zone)
+    assert pred[id_col].tolist() == given.sort_values([id_col, time_col])[id_col].tolist()
+    key = [id_col, time_col]
+    pd.testing.assert_frame_equal(
+        pred[key].sort_values(key, ignore_index=True),
+        given[key].sort_values(key, ignore_index=True),
+        check_dtype=False,
+    )
+    assert np.isfinite(pred["x"]).all()
