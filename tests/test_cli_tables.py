@@ -7,6 +7,8 @@ Every fit runs on a tiny quiet budget (one epoch, a two-dimensional latent state
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -190,3 +192,34 @@ def test_each_kind_of_csv_fits_through_the_config_and_predicts(config, kind, ext
         check_dtype=False,
     )
     assert np.isfinite(pred["x"]).all()
+
+
+# -- 3. what `latentode fit` needs installed --------------------------------------------------
+
+
+def test_the_plain_install_brings_jsonargparse_and_csv_needs_no_pyarrow():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    main_deps = " ".join(project["dependencies"])
+    assert "jsonargparse[signatures]" in main_deps  # README: pip install -e ".[plot]"
+    assert "pyarrow" not in main_deps
+    assert {"cli", "plot", "test", "datasets"} <= set(project["optional-dependencies"])
+
+
+def test_csv_files_are_read_and_written_without_pyarrow(id_model, tmp_path):
+    folder, data = id_model
+    script = f"""
+import sys
+class _NoPyarrow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyarrow" or name.startswith("pyarrow."):
+            raise ImportError("pyarrow is blocked for this test")
+sys.meta_path.insert(0, _NoPyarrow())
+from latentode.cli import main
+main(["predict", "--model", {str(folder)!r}, "--data", {str(data)!r}, "--num-samples", "3",
+      "--out", {str(tmp_path / "p.csv")!r}])
+assert "pyarrow" not in sys.modules
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(set(_column(tmp_path / "p.csv", "patient"))) == sorted(IDS)
