@@ -22,7 +22,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -307,28 +306,39 @@ def _fit(argv: list[str]) -> int:
     return 0
 
 
-def _parse_times(text: str | None):
-    """``"0,1,2.5"`` → floats; ``"2024-01-01,2024-01-03"`` → datetimes; None stays None."""
+def _parse_times(given: Sequence[str] | str | None):
+    """``--times`` → what the estimator takes; None stays None.
+
+    Items are comma- or space-separated. Plain numbers stay numbers (a float list): the model
+    reads them in its own time unit. ISO-8601 dates or date-times (``2024-01-31``,
+    ``2024-01-31T08:30``) become Timestamps and durations (``1 days 02:00:00``, ``90min``)
+    Timedeltas, by the rule the data files follow (:func:`latentode.data.read_table`).
+    """
     import pandas as pd
 
-    if text is None:
+    from latentode.data.files import parse_time_text
+
+    if given is None:
         return None
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    given = [given] if isinstance(given, str) else list(given)
+    text = " ".join(given)
+    parts = [p.strip() for item in given for p in item.split(",") if p.strip()]
     if not parts:
         raise SystemExit("--times is empty; give comma-separated times, e.g. --times 0,1,2.5")
     if all(_is_number(p) for p in parts):
         return [float(p) for p in parts]
     try:
-        with warnings.catch_warnings():  # pandas warns when it has to guess each format
-            warnings.simplefilter("ignore", UserWarning)
-            return pd.to_datetime(parts)
-    except (ValueError, TypeError):
-        try:
-            return pd.to_timedelta(parts)
-        except (ValueError, TypeError):
-            raise SystemExit(
-                f"--times must be comma-separated numbers, datetimes or timedeltas; got {text!r}"
-            ) from None
+        parsed = parse_time_text(
+            pd.Series(parts, dtype=object), "--times", where=lambda i: f"item {i + 1}"
+        )
+    except ValueError as err:
+        raise SystemExit(
+            f"--times must be comma-separated numbers (in the model's time unit), dates or "
+            f"durations, all of one form; got {text!r}: {err}"
+        ) from None
+    if pd.api.types.is_datetime64_any_dtype(parsed):
+        return pd.DatetimeIndex(parsed)
+    return pd.TimedeltaIndex(parsed)
 
 
 def _is_number(text: str) -> bool:
@@ -526,7 +536,12 @@ def _add_file_commands(commands) -> None:
     )
     predict.add_argument("--model", required=True, help="folder written by fit or save()")
     predict.add_argument("--data", required=True, help="long table (.csv or .parquet)")
-    predict.add_argument("--times", help="comma-separated times; default each series' own")
+    predict.add_argument(
+        "--times",
+        nargs="+",
+        help="times, comma- or space-separated: numbers (in the model's time unit), ISO-8601 "
+        "dates or durations; default each series' own",
+    )
     predict.add_argument("--horizon", type=_positive_float, help="forecast this far past the end")
     predict.add_argument(
         "--horizon-points",
@@ -552,7 +567,13 @@ def _add_file_commands(commands) -> None:
         description="Without --data: new series from the prior at --times since their start.",
     )
     sample.add_argument("--model", required=True, help="folder written by fit or save()")
-    sample.add_argument("--times", required=True, help="comma-separated times")
+    sample.add_argument(
+        "--times",
+        nargs="+",
+        required=True,
+        help="times, comma- or space-separated: numbers (in the model's time unit), ISO-8601 "
+        "dates or durations",
+    )
     sample.add_argument("--n-samples", type=_positive_int, default=10, help="default 10")
     sample.add_argument("--data", help="condition on these series (.csv or .parquet)")
     sample.add_argument("--seed", type=int, default=0, help="default 0")
