@@ -22,7 +22,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -227,7 +226,8 @@ def _fit(argv: list[str]) -> int:
         from pytorch_lightning.cli import LightningCLI
     except ImportError as err:  # pragma: no cover - jsonargparse missing
         raise SystemExit(
-            f"`latentode fit` needs the cli extra: pip install 'latentode[cli]' ({err})"
+            "`latentode fit` needs jsonargparse, a dependency of latentode; reinstall it: "
+            f"pip install -e . (or pip install 'jsonargparse[signatures]>=4.27') ({err})"
         ) from None
 
     from latentode.estimator import LatentODE
@@ -287,13 +287,16 @@ def _fit(argv: list[str]) -> int:
             if config["resume"] and last is not None:
                 self.config_init["fit"]["ckpt_path"] = str(last)
 
-    cli = _CLI(
-        LatentODEModule,
-        IrregularTimeSeriesDataModule,
-        args=["fit", *argv],
-        save_config_callback=None,  # the config goes into --out below, not the working folder
-        trainer_defaults={"logger": False, "enable_checkpointing": False},
-    )
+    try:
+        cli = _CLI(
+            LatentODEModule,
+            IrregularTimeSeriesDataModule,
+            args=["fit", *argv],
+            save_config_callback=None,  # the config goes into --out below, not the working folder
+            trainer_defaults={"logger": False, "enable_checkpointing": False},
+        )
+    except _user_errors() as err:  # a bad data file or setting: one line, not a traceback
+        raise SystemExit(f"latentode fit: {err}") from None
     out = Path(cli.config["fit"]["out"])
     model = LatentODE.from_lightning(cli.model, cli.datamodule)
     model.save(out)
@@ -303,28 +306,39 @@ def _fit(argv: list[str]) -> int:
     return 0
 
 
-def _parse_times(text: str | None):
-    """``"0,1,2.5"`` → floats; ``"2024-01-01,2024-01-03"`` → datetimes; None stays None."""
+def _parse_times(given: Sequence[str] | str | None):
+    """``--times`` → what the estimator takes; None stays None.
+
+    Items are comma- or space-separated. Plain numbers stay numbers (a float list): the model
+    reads them in its own time unit. ISO-8601 dates or date-times (``2024-01-31``,
+    ``2024-01-31T08:30``) become Timestamps and durations (``1 days 02:00:00``, ``90min``)
+    Timedeltas, by the rule the data files follow (:func:`latentode.data.read_table`).
+    """
     import pandas as pd
 
-    if text is None:
+    from latentode.data.files import parse_time_text
+
+    if given is None:
         return None
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    given = [given] if isinstance(given, str) else list(given)
+    text = " ".join(given)
+    parts = [p.strip() for item in given for p in item.split(",") if p.strip()]
     if not parts:
         raise SystemExit("--times is empty; give comma-separated times, e.g. --times 0,1,2.5")
     if all(_is_number(p) for p in parts):
         return [float(p) for p in parts]
     try:
-        with warnings.catch_warnings():  # pandas warns when it has to guess each format
-            warnings.simplefilter("ignore", UserWarning)
-            return pd.to_datetime(parts)
-    except (ValueError, TypeError):
-        try:
-            return pd.to_timedelta(parts)
-        except (ValueError, TypeError):
-            raise SystemExit(
-                f"--times must be comma-separated numbers, datetimes or timedeltas; got {text!r}"
-            ) from None
+        parsed = parse_time_text(
+            pd.Series(parts, dtype=object), "--times", where=lambda i: f"item {i + 1}"
+        )
+    except ValueError as err:
+        raise SystemExit(
+            f"--times must be comma-separated numbers (in the model's time unit), dates or "
+            f"durations, all of one form; got {text!r}: {err}"
+        ) from None
+    if pd.api.types.is_datetime64_any_dtype(parsed):
+        return pd.DatetimeIndex(parsed)
+    return pd.TimedeltaIndex(parsed)
 
 
 def _is_number(text: str) -> bool:
@@ -352,8 +366,22 @@ def _load_model(folder: str):
         raise SystemExit(f"--model: {err}") from None
 
 
+def _read_data(model, path: str):
+    """``--data`` in the model's layout: ids as text (verbatim), text times parsed as the
+    model's kind of time (dates required for a model fitted on dates)."""
+    from latentode.data import read_table
+
+    fmt = model.format_
+    return read_table(
+        path,
+        id_col=fmt.id_col,
+        time_col=fmt.time_col,
+        parse_dates=True if fmt.time_kind == "datetime" else None,
+    )
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from latentode.data import read_table, write_table
+    from latentode.data import write_table
     from latentode.data.files import check_output_path
 
     try:  # refuse a bad --out before any work
@@ -362,7 +390,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise SystemExit(f"latentode predict: --out: {err}") from None
     model = _load_model(args.model)
     try:
-        df = read_table(args.data)
+        df = _read_data(model, args.data)
         pred = model.predict(
             df,
             times=_parse_times(args.times),
@@ -380,7 +408,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from latentode.data import read_table, write_table
+    from latentode.data import write_table
     from latentode.data.files import check_output_path
 
     try:
@@ -389,7 +417,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise SystemExit(f"latentode sample: --out: {err}") from None
     model = _load_model(args.model)
     try:
-        df = None if args.data is None else read_table(args.data)
+        df = None if args.data is None else _read_data(model, args.data)
         times = _parse_times(args.times)
         samples = model.sample(
             args.n_samples, times, df=df, random_state=args.seed, noise=not args.no_noise
@@ -421,7 +449,7 @@ def _positive_float(text: str) -> float:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from latentode.data import read_table, write_table
+    from latentode.data import write_table
     from latentode.data.files import check_output_path
     from latentode.evaluate import compare, format_comparison
 
@@ -439,7 +467,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise SystemExit("latentode evaluate: give --fraction or --n-last, not both")
     model = _load_model(args.model)
     try:
-        df = read_table(args.data)
+        df = _read_data(model, args.data)
         table = compare(
             model,
             df,
@@ -508,7 +536,12 @@ def _add_file_commands(commands) -> None:
     )
     predict.add_argument("--model", required=True, help="folder written by fit or save()")
     predict.add_argument("--data", required=True, help="long table (.csv or .parquet)")
-    predict.add_argument("--times", help="comma-separated times; default each series' own")
+    predict.add_argument(
+        "--times",
+        nargs="+",
+        help="times, comma- or space-separated: numbers (in the model's time unit), ISO-8601 "
+        "dates or durations; default each series' own",
+    )
     predict.add_argument("--horizon", type=_positive_float, help="forecast this far past the end")
     predict.add_argument(
         "--horizon-points",
@@ -534,7 +567,13 @@ def _add_file_commands(commands) -> None:
         description="Without --data: new series from the prior at --times since their start.",
     )
     sample.add_argument("--model", required=True, help="folder written by fit or save()")
-    sample.add_argument("--times", required=True, help="comma-separated times")
+    sample.add_argument(
+        "--times",
+        nargs="+",
+        required=True,
+        help="times, comma- or space-separated: numbers (in the model's time unit), ISO-8601 "
+        "dates or durations",
+    )
     sample.add_argument("--n-samples", type=_positive_int, default=10, help="default 10")
     sample.add_argument("--data", help="condition on these series (.csv or .parquet)")
     sample.add_argument("--seed", type=int, default=0, help="default 0")

@@ -48,6 +48,12 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         val_data: Optional long DataFrame of validation series, in the layout of ``data``; when
             given, it is the validation split and ``val_fraction`` is not used.
         id_col, time_col, value_cols, time_unit: Frame layout (see ``frame_to_series``).
+            ``time_unit`` is the unit of datetime and duration times; a *file* whose times are
+            numbers does not use it (they are taken as they are), so one config fits both.
+        parse_dates: How the time column of a ``.csv``/``.parquet`` file is read when it holds
+            text (:func:`latentode.data.read_table`): None (default) parses ISO-8601 dates
+            and date-times, or durations, when every value is one; True requires ISO-8601
+            dates; False leaves text as read. A file's id column is read as text, verbatim.
         dataset_kwargs: Options of the built-in generator or loader (e.g. ``{"n_series": 200}``,
             ``{"n_trajectories": 1000}``).
         task: ``"interpolation"`` (a random ``cond_fraction`` of each series' observed points
@@ -89,6 +95,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         time_col: str = "time",
         value_cols: Sequence[str] | None = None,
         time_unit: str | None = None,
+        parse_dates: bool | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
         task: str = "interpolation",
         cond_fraction: float | tuple[float, float] | None = None,
@@ -157,6 +164,11 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             "value_cols": value_cols,
             "time_unit": time_unit,
         }
+        if parse_dates is not None and not isinstance(parse_dates, bool):
+            raise TypeError(
+                f"`parse_dates` must be None (detect dates), True or False; got {parse_dates!r}"
+            )
+        self.parse_dates = parse_dates
         self.dataset_kwargs = dict(dataset_kwargs or {})
         self.task = check_choice("task", task, TASKS)
         if cond_fraction is None:
@@ -189,20 +201,25 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         if self.dataset is not None:
             return
         frame = self.data
-        if isinstance(frame, str) and frame.lower().endswith(TABLE_SUFFIXES):
-            frame = read_table(frame)
+        layout = dict(self.layout)
+        from_file = isinstance(frame, str) and frame.lower().endswith(TABLE_SUFFIXES)
+        if from_file:
+            frame = self._read(frame)
+            time_col = layout["time_col"]
+            if time_col in frame.columns and pd.api.types.is_numeric_dtype(frame[time_col]):
+                layout["time_unit"] = None  # numbers are used as they are
         elif isinstance(frame, str) and frame in DATASETS:
             real = load_dataset(frame, **self.dataset_kwargs)
             frame = real.observed
-            if self.layout["time_unit"] is None:
-                self.layout["time_unit"] = real.time_unit
+            if layout["time_unit"] is None:
+                layout["time_unit"] = self.layout["time_unit"] = real.time_unit
             if self.events is None and real.events is not None:
                 self.events = real.events
         elif isinstance(frame, str):
             frame = make_dataset(
                 frame, **{"random_state": self.seed, **self.dataset_kwargs}
             ).observed
-        series, fmt = frame_to_series(frame, **self.layout)
+        series, fmt = frame_to_series(frame, **layout)
         n = len(series)
         order = np.random.default_rng(self.seed).permutation(n)
         n_val = 0 if self.val_data is not None else round(self.val_fraction * n)
@@ -232,11 +249,20 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         self.event_kinds_: list[Any] | None = None
         if self.events is not None:
             events = self.events
-            if isinstance(events, str):
-                events = read_table(events)
+            if isinstance(events, str):  # its ids as text when the series' ids are
+                events = self._read(events, text_ids=from_file)
             self.event_kinds_ = self.event_kinds or infer_kinds(events, fmt)
             event_series = frame_to_events(events, series, fmt, self.event_kinds_)
         self.dataset = IrregularDataset(series, fmt, scaler, events=event_series)
+
+    def _read(self, path: str, text_ids: bool = True) -> pd.DataFrame:
+        """A table file with its ids as text and its text times parsed (``parse_dates``)."""
+        return read_table(
+            path,
+            id_col=self.layout["id_col"] if text_ids else None,
+            time_col=self.layout["time_col"],
+            parse_dates=self.parse_dates,
+        )
 
     def event_rates(self, n_kinds: int) -> np.ndarray | None:
         """Mean event rate of each kind over the training series, per model time unit.
