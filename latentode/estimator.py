@@ -974,7 +974,11 @@ class LatentODE(BaseEstimator):
                     f"`times` names series {unknown[:5]} that are not in `df`; every series to "
                     "predict needs its observations in `df`"
                 )
-            floats = fmt.times_to_float(times[fmt.time_col])
+            numbers = _plain_numbers(times[fmt.time_col])
+            if numbers is not None and fmt.time_kind != "numeric":
+                floats = self._numbers_to_float(numbers, ds, [known[i] for i in times[fmt.id_col]])
+            else:
+                floats = fmt.times_to_float(times[fmt.time_col])
             out: list[list[float]] = [[] for _ in ds.series]
             for sid, t in zip(times[fmt.id_col], floats, strict=True):
                 out[known[sid]].append(float(t))
@@ -984,14 +988,41 @@ class LatentODE(BaseEstimator):
                 "`times` must be an array-like of times or a DataFrame of (id, time) pairs; "
                 f"got {type(times).__name__}"
             )
+        numbers = _plain_numbers(times)
+        if numbers is not None and fmt.time_kind == "datetime":
+            if numbers.size == 0:
+                raise ValueError("`times` is empty; give at least one time")
+            self._numbers_to_float(numbers, ds, [0] * numbers.size)  # checks them
+            grid = np.unique(numbers)
+            return [s.times[0] + grid for s in ds.series]
         try:
-            floats = fmt.times_to_float(times)
+            if numbers is not None and fmt.time_kind == "timedelta":
+                floats = self._numbers_to_float(numbers, ds, [0] * numbers.size)
+            else:
+                floats = fmt.times_to_float(times)
         except (TypeError, ValueError) as err:
             raise type(err)(f"bad `times`: {err}") from None
         if floats.size == 0:
             raise ValueError("`times` is empty; give at least one time")
         grid = np.unique(floats)
         return [grid for _ in ds.series]
+
+    def _numbers_to_float(
+        self, numbers: np.ndarray, ds: IrregularDataset, rows: Sequence[int]
+    ) -> np.ndarray:
+        """Plain numbers given to a datetime or timedelta model → float user-unit times.
+
+        One rule: a number is an amount of the model's ``time_unit``. A timedelta model's
+        axis has a zero, so it is the duration itself; a datetime model's has none, so it
+        counts from the first observation of the series at ``rows`` (as ``horizon`` counts
+        from the last).
+        """
+        if not np.isfinite(numbers).all():
+            raise ValueError("`times` must be finite; found NaN or inf")
+        if self.format_.time_kind == "timedelta":
+            return numbers.astype(np.float64)
+        firsts = np.array([ds.series[i].times[0] for i in rows], dtype=np.float64)
+        return firsts + numbers
 
     def _horizon_in_units(self, horizon: Any) -> float:
         fmt = self.format_
@@ -1124,7 +1155,9 @@ class LatentODE(BaseEstimator):
         times : array-like or DataFrame, optional
             One grid of times for every series (numbers, datetimes or timedeltas, as in the
             training frame), or a frame of ``(id, time)`` pairs. Default: each series' own
-            observation times.
+            observation times. Plain numbers always count the model's ``time_unit``: for
+            timedelta data they are durations (1.5 → 1.5 h), for datetime data they count
+            from each series' first observation (as ``horizon`` counts from its last).
         horizon : float or timedelta, optional
             Instead of ``times``: ``horizon_points`` evenly spaced times after each series'
             last observation, up to this far past it.
@@ -1223,8 +1256,7 @@ class LatentODE(BaseEstimator):
             Trajectories to draw (per series of ``df`` when given).
         times : array-like
             Without ``df``: times since the start of a new series, as numbers in the model's
-            time unit (timedeltas for datetime/timedelta data). With ``df``: times as in the
-            training frame, one grid for every series (or a frame of ``(id, time)`` pairs).
+            time unit or as timedeltas. With ``df``: as ``times`` in :meth:`predict`.
         df : DataFrame, optional
             Observations to condition on.
         random_state : int, numpy Generator or None
@@ -1301,7 +1333,10 @@ class LatentODE(BaseEstimator):
                 "`times` for prior samples must be an array-like of times since the start of a "
                 f"series; got {type(times).__name__}"
             )
-        if fmt.time_kind == "numeric":
+        numbers = _plain_numbers(times)
+        if numbers is not None:  # in the model's time unit, whatever its kind of time
+            offsets = numbers
+        elif fmt.time_kind == "numeric":
             arr = np.asarray(times)
             if not np.issubdtype(arr.dtype, np.number) or arr.ndim != 1:
                 raise TypeError(
@@ -1310,12 +1345,17 @@ class LatentODE(BaseEstimator):
                 )
             offsets = arr.astype(np.float64)
         else:
+            if any(isinstance(v, Real) and not isinstance(v, bool) for v in list(times)):
+                raise TypeError(
+                    "`times` for prior samples mixes plain numbers with other times; give all "
+                    f"numbers (in the model's time unit, {fmt.time_unit!r}) or all timedeltas"
+                )
             try:
                 deltas = pd.to_timedelta(pd.Series(list(times)))
             except (TypeError, ValueError) as err:
                 raise TypeError(
-                    "`times` for prior samples must be timedeltas since the series' start "
-                    f"(e.g. pd.to_timedelta([0, 1, 2], unit='D')); {err}"
+                    "`times` for prior samples must be numbers (in the model's time unit, "
+                    f"{fmt.time_unit!r}) or timedeltas since the series' start; {err}"
                 ) from None
             offsets = np.asarray(deltas / pd.Timedelta(1, unit=fmt.time_unit), dtype=np.float64)
         if offsets.size == 0:
@@ -1467,8 +1507,8 @@ class LatentODE(BaseEstimator):
             each series' first and last row of ``df``; events are not an input here, so to
             draw past the last observation, as events in ``fit`` may lie, pass ``t_end``).
             Without ``df``: time since a new series' start, numbers in the model's time unit
-            (timedeltas for datetime data); ``t_start`` defaults to 0 and ``t_end`` is
-            required.
+            or timedeltas; ``t_start`` defaults to 0 and ``t_end`` is required. Plain numbers
+            with ``df`` follow :meth:`predict`'s rule for ``times``.
         n_samples : int, default=1
             Samples (per series of ``df``).
         random_state : int, numpy Generator or None
@@ -1498,9 +1538,9 @@ class LatentODE(BaseEstimator):
             starts = np.array([s.times[0] for s in ds.series])
             ends = np.array([s.times[-1] for s in ds.series])
             if t_start is not None:
-                starts = np.full(len(ds), self._one_time(t_start, "t_start"))
+                starts = self._window_edge(t_start, "t_start", ds)
             if t_end is not None:
-                ends = np.full(len(ds), self._one_time(t_end, "t_end"))
+                ends = self._window_edge(t_end, "t_end", ds)
             ids = list(ds.ids)
             with torch.no_grad():
                 q, _ = model.encode(ds.batch())
@@ -1582,6 +1622,20 @@ class LatentODE(BaseEstimator):
         if df is not None and len(out):
             out[fmt.id_col] = out[fmt.id_col].astype(pd.Series(ds.ids).dtype)
         return out
+
+    def _window_edge(self, value: Any, name: str, ds: IrregularDataset) -> np.ndarray:
+        """``(n_series,)`` float user times of one window edge given for every series.
+
+        A plain number is in the model's time unit (for datetimes, since each series' first
+        observation); a datetime or timedelta is used as it is.
+        """
+        numbers = _plain_numbers(value) if np.isscalar(value) else None
+        if numbers is not None and self.format_.time_kind != "numeric":
+            try:
+                return self._numbers_to_float(np.repeat(numbers, len(ds)), ds, range(len(ds)))
+            except ValueError as err:
+                raise ValueError(f"bad `{name}`: {err}") from None
+        return np.full(len(ds), self._one_time(value, name))
 
     def _one_time(self, value: Any, name: str) -> float:
         """One user time (number, datetime or timedelta as in training) → float user units."""
@@ -1860,6 +1914,26 @@ _OPTIONAL_CONFIG_KEYS = {
 }
 # weights a model saved before them lacks; they keep their defaults (a band at the noise floor)
 _OPTIONAL_WEIGHTS = {"model.noise.coef", "model.noise.fitted"}
+
+
+def _plain_numbers(values: Any) -> np.ndarray | None:
+    """``values`` as a 1-D float64 array when they are plain real numbers (not bools, not
+    datetimes or timedeltas, not text); else None."""
+    if isinstance(values, str | bytes) or (np.isscalar(values) and not isinstance(values, Real)):
+        return None
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.dtype == object and arr.size:
+        if not all(isinstance(v, Real) and not isinstance(v, bool) for v in arr.ravel()):
+            return None
+        arr = arr.astype(np.float64)
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf":
+        return None
+    return arr.astype(np.float64)
 
 
 def _non_finite_weights(state: dict[str, Any]) -> list[str]:

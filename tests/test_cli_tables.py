@@ -281,10 +281,6 @@ def test_predict_takes_dates_and_a_horizon_in_hours_for_a_datetime_model(time_mo
     assert (step == pd.Timedelta("2h")).all()
 
 
-NEEDS_ESTIMATOR = pytest.mark.xfail(strict=True, reason="needs estimator units fix")
-
-
-@NEEDS_ESTIMATOR
 @pytest.mark.parametrize("kind", ["date-times", "durations"])
 def test_sample_reads_plain_numbers_in_the_models_time_unit(time_models, kind, tmp_path):
     """`--times 0,1.5` for a model fitted with time_unit='h' means 0 h and 1.5 h since the new
@@ -294,7 +290,6 @@ def test_sample_reads_plain_numbers_in_the_models_time_unit(time_models, kind, t
     assert got == [pd.Timedelta(0), pd.Timedelta("90min")]
 
 
-@NEEDS_ESTIMATOR
 def test_predict_reads_plain_numbers_as_hours_since_each_series_start(time_models, tmp_path):
     """For datetimes, numbers in time_unit count from each series' first observation (as
     --horizon counts from its last): `--times 0,1.5` → first and first + 1.5 h."""
@@ -308,7 +303,6 @@ def test_predict_reads_plain_numbers_as_hours_since_each_series_start(time_model
         assert times.tolist() == [first[sid], first[sid] + pd.Timedelta("90min")]
 
 
-@NEEDS_ESTIMATOR
 def test_predict_reads_plain_numbers_as_durations_in_hours(time_models, tmp_path):
     """For durations, numbers in time_unit are durations on the data's own axis: 1.5 → 1.5 h."""
     folder, data = time_models["durations"]
