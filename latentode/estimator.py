@@ -92,6 +92,9 @@ INTERVALS = ("predictive", "mean")
 # expect that many points and does worse when a user gives it all of theirs.
 _COND_FRACTION = {"interpolation": (0.3, 1.0), "extrapolation": (0.5, 1.0)}
 _MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, features) in memory
+# Bytes one prediction call may hold at once for its decoded samples, whatever the request:
+# series, samples and times are cut into blocks that fit (see LatentODE._blocks).
+_MEMORY_BUDGET = 256 * 2**20
 
 
 def _as_seed(random_state: Any, name: str = "random_state") -> int:
@@ -1047,6 +1050,47 @@ class LatentODE(BaseEstimator):
         for start in range(0, n_series, size):
             yield range(start, min(start + size, n_series))
 
+    def _blocks(
+        self, user_times: list[np.ndarray], n_samples: int, width: int = 0
+    ) -> Iterator[tuple[range, list[np.ndarray], int]]:
+        """Cut a request into blocks that fit :data:`_MEMORY_BUDGET`.
+
+        Yields ``(rows, times, block)``: the series of the block, the per-series times to use
+        (``user_times`` itself, or for a block of one series' times a copy with that series'
+        entry cut to the block), and the block's number within its series (0 unless the
+        series is cut). A block's bytes count every sample × series × time × (latent state of
+        the solve, which runs on the union of the block's times, + ``width`` user-unit values
+        held per feature; default ~5, the draws, noise and quantiles).
+        """
+        model = self.module_.model
+        width = width or 5 * model.n_features
+        latent = model.latent_dim
+        n_series = len(user_times)
+        max_t = max(t.size for t in user_times)
+
+        def cost(size: int, n_times: int) -> int:
+            union = size * n_times
+            return n_samples * size * (union * latent * 4 + n_times * width * 8)
+
+        size = min(_MAX_SERIES_PER_CHUNK, n_series)
+        while size > 1 and cost(size, max_t) > _MEMORY_BUDGET:
+            size = max(1, size // 2)
+        if cost(size, max_t) <= _MEMORY_BUDGET:
+            for start in range(0, n_series, size):
+                yield range(start, min(start + size, n_series)), user_times, 0
+            return
+        for i in range(n_series):  # one series per block, its times cut to fit
+            times = user_times[i]
+            step = 1
+            while step < times.size and cost(1, step * 2) <= _MEMORY_BUDGET:
+                step *= 2
+            if cost(1, times.size) <= _MEMORY_BUDGET:
+                step = times.size
+            for block, start in enumerate(range(0, times.size, step)):
+                view = list(user_times)
+                view[i] = times[start : start + step]
+                yield range(i, i + 1), view, block
+
     def _decode_samples(
         self,
         ds: IrregularDataset,
@@ -1056,6 +1100,7 @@ class LatentODE(BaseEstimator):
         salt: int,
         *,
         noise: bool = False,
+        block: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Posterior samples for the series ``rows``: ``(S, B, T, F)`` in user units.
 
@@ -1079,7 +1124,7 @@ class LatentODE(BaseEstimator):
             if noise:
                 std = model.noise_std(batch, times, draws)  # (S, B, T, F), standardised
                 outside = batch.outside_window(times.to(batch.times.dtype)).numpy()  # (B, T)
-                unit = self._observation_noise(ids, lengths, draws.shape, salt, outside)
+                unit = self._observation_noise(ids, lengths, draws.shape, salt, outside, block)
                 noisy = draws + unit * std
         # Padding repeats each series' last time, so every entry is a real read-out.
         values = self._check_finite(self._to_user(draws), "prediction")  # (S, B, T, F)
@@ -1114,6 +1159,7 @@ class LatentODE(BaseEstimator):
         shape: torch.Size,
         salt: int,
         outside: np.ndarray,
+        block: int = 0,
     ) -> torch.Tensor:
         """Unit-scale noise ``shape = (S, B, T, F)``: each feature's t, per series seeded.
 
@@ -1126,7 +1172,9 @@ class LatentODE(BaseEstimator):
         n_samples, _, _, n_features = shape
         out = np.zeros(tuple(shape))
         for b, (sid, n) in enumerate(zip(ids, lengths, strict=True)):
-            rng = np.random.default_rng(_series_seed(("observation", sid), salt))
+            # a series cut into blocks of times draws each block from its own stream
+            key = ("observation", sid) if block == 0 else ("observation", sid, block)
+            rng = np.random.default_rng(_series_seed(key, salt))
             where = outside[b, : int(n), None]  # (n, 1)
             out[:, b, : int(n)] = noise.standard_draws(rng, (n_samples, int(n), n_features), where)
         return torch.as_tensor(out, dtype=torch.float32)
@@ -1196,10 +1244,9 @@ class LatentODE(BaseEstimator):
         self._check_added_columns("predict", added)
         columns = names + added
         frames = []
-        max_t = max(t.size for t in user_times)
-        for rows in self._chunks(len(ds), max_t, n_samples):
+        for rows, block_times, block in self._blocks(user_times, n_samples):
             curves, padded, lengths, noisy = self._decode_samples(
-                ds, rows, user_times, n_samples, self._seed, noise=predictive
+                ds, rows, block_times, n_samples, self._seed, noise=predictive, block=block
             )
             draws = curves if noisy is None else noisy  # (S, B, T, F)
             bands = band_quantiles(draws, levels)  # (Q, B, T, F)
@@ -1281,9 +1328,11 @@ class LatentODE(BaseEstimator):
             ds = self._encode_frame(df)
             user_times = self._target_times(ds, times, None)
             frames = []
-            for rows in self._chunks(len(ds), max(t.size for t in user_times), n):
+            for rows, block_times, block in self._blocks(
+                user_times, n, 3 * len(self.format_.value_cols)
+            ):
                 curves, padded, lengths, noisy = self._decode_samples(
-                    ds, rows, user_times, n, seed, noise=noise
+                    ds, rows, block_times, n, seed, noise=noise, block=block
                 )
                 values = curves if noisy is None else noisy
                 ids = [ds.ids[i] for i in rows]
@@ -1296,21 +1345,32 @@ class LatentODE(BaseEstimator):
         offsets = self._prior_offsets(times)
         scaled = torch.as_tensor(offsets / self.time_scaler_.scale_, dtype=torch.float32)
         model = self.module_.model
-        with torch.no_grad():
-            draws = model.sample_prior(
-                scaled.unsqueeze(0), n_samples=n, generator=torch.Generator().manual_seed(seed)
-            )  # (n, 1, T, F)
-            if noise:  # a new series has no observations: the noise at an observed time
-                std = model.noise.std(torch.zeros_like(draws), draws)  # (n, 1, T, F)
-                eps = self._observation_noise(
-                    ["prior"],
-                    np.array([offsets.size]),
-                    draws.shape,
-                    seed,
-                    np.zeros((1, offsets.size), dtype=bool),
-                )
-                draws = draws + eps * std
-        values = self._to_user(draws[:, 0])  # (n, T, F)
+        per_sample = offsets.size * (model.latent_dim * 4 + 3 * model.n_features * 8)
+        chunk = max(1, min(n, _MEMORY_BUDGET // max(1, per_sample)))
+        parts = []
+        for block, start in enumerate(range(0, n, chunk)):
+            size = min(chunk, n - start)
+            # one block draws from the seed itself; further blocks from streams of their own
+            generator = torch.Generator().manual_seed(
+                seed if block == 0 else _series_seed(("prior", block), seed)
+            )
+            with torch.no_grad():
+                draws = model.sample_prior(
+                    scaled.unsqueeze(0), n_samples=size, generator=generator
+                )  # (size, 1, T, F)
+                if noise:  # a new series has no observations: the noise at an observed time
+                    std = model.noise.std(torch.zeros_like(draws), draws)  # (size, 1, T, F)
+                    eps = self._observation_noise(
+                        ["prior"],
+                        np.array([offsets.size]),
+                        draws.shape,
+                        seed,
+                        np.zeros((1, offsets.size), dtype=bool),
+                        block,
+                    )
+                    draws = draws + eps * std
+            parts.append(self._check_finite(self._to_user(draws[:, 0]), "prior draw"))
+        values = np.concatenate(parts)  # (n, T, F)
         fmt = self.format_
         time_values = fmt.float_to_times(offsets) if fmt.time_kind == "numeric" else None
         if time_values is None:
@@ -1439,18 +1499,22 @@ class LatentODE(BaseEstimator):
         columns = ["intensity", *[f"intensity_q{q:g}" for q in levels], "expected_count"]
         self._check_added_columns("predict_intensity", ["kind", *columns], with_features=False)
         frames = []
-        max_t = max(t.size for t in user_times)
         n_kinds = len(self.event_kinds_)
-        for rows in self._chunks(len(ds), max_t * max(1, n_kinds), n_samples):
+        width = 2 * model.n_features + (3 + len(levels)) * n_kinds
+        carry = None  # a cut series' mean compensator at the end of its previous block
+        for rows, block_times, block in self._blocks(user_times, n_samples, width):
             batch = ds.batch(list(rows))
-            times_b, padded, lengths = self._scaled_times(ds, rows, user_times)
+            times_b, padded, lengths = self._scaled_times(ds, rows, block_times)
             eps = self._noise([ds.ids[i] for i in rows], n_samples, self._seed)
             with torch.no_grad():
                 q, anchor = model.encode(batch)
                 _, lam, integral = model.intensity(q.loc + q.scale * eps, times_b, anchor)
             lam = self._check_finite(lam.double().numpy() / scale, "intensity")  # (S, B, T, K)
             integral = self._check_finite(integral.double().numpy(), "expected count")
-            counts = np.diff(integral, axis=2, prepend=integral[:, :, :1]).mean(axis=0)
+            mean_integral = integral.mean(axis=0)  # (B, T, K); counts are its differences
+            first = mean_integral[:, :1] if block == 0 else carry
+            counts = np.diff(mean_integral, axis=1, prepend=first)
+            carry = mean_integral[:, -1:]
             stats = [lam.mean(axis=0), *np.quantile(lam, levels, axis=0), counts]
             out = np.stack(stats, axis=-1)  # (B, T, K, n_columns)
             ids = [ds.ids[i] for i in rows]
