@@ -166,3 +166,21 @@ def test_a_diverging_fit_raises_instead_of_returning_a_garbage_model(settings):
         with pytest.raises(NonFiniteLossError, match=r"lower learning rate"):
             estimator.fit(frame)
     assert not hasattr(estimator, "module_")
+
+
+def test_the_cli_writes_no_table_when_the_read_out_overflows(tmp_path):
+    from latentode.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LatentODE(**TINY, max_epochs=1, random_state=0).fit(DF)
+    with torch.no_grad():
+        model.module_.model.decoder.readout.weight.fill_(3e38)
+    folder = model.save(tmp_path / "model")  # finite weights: saved and loaded
+    DF.to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "out.csv"
+    argv = ["predict", "--model", str(folder), "--data", str(tmp_path / "data.csv")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--out", str(out)])
+    assert "NaN or infinite" in str(info.value.code)
+    assert not out.exists()
