@@ -19,6 +19,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -234,8 +235,10 @@ def _fit(argv: list[str]) -> int:
     from latentode.lightning import IrregularTimeSeriesDataModule, LatentODEModule
     from latentode.lightning.checkpointing import (
         AtomicCheckpointIO,
+        FolderLock,
         checkpoint_callbacks,
         last_checkpoint,
+        resume_point,
     )
 
     class _CLI(LightningCLI):
@@ -275,26 +278,31 @@ def _fit(argv: list[str]) -> int:
                     raise SystemExit("--resume needs --checkpoint_dir, the folder to resume from")
                 return
             folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            locks.enter_context(FolderLock(folder))  # held until training ends, or fails
             last = last_checkpoint(folder)
             if last is not None and not config["resume"]:
                 raise SystemExit(
                     f"--checkpoint_dir {str(folder)!r} already holds a checkpoint; pass "
                     "--resume=true to continue it, or give an empty folder"
                 )
-            folder.mkdir(parents=True, exist_ok=True)
+            fingerprint = _cli_fingerprint(self.model, self.datamodule)
             self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-            self.trainer.callbacks.extend(checkpoint_callbacks(folder))
-            if config["resume"] and last is not None:
-                self.config_init["fit"]["ckpt_path"] = str(last)
+            self.trainer.callbacks.extend(checkpoint_callbacks(folder, fingerprint))
+            if config["resume"]:  # the trainer's budget may grow: Lightning's way to go on
+                last = resume_point(folder, True, fingerprint, self.model)
+                if last is not None:
+                    self.config_init["fit"]["ckpt_path"] = str(last)
 
     try:
-        cli = _CLI(
-            LatentODEModule,
-            IrregularTimeSeriesDataModule,
-            args=["fit", *argv],
-            save_config_callback=None,  # the config goes into --out below, not the working folder
-            trainer_defaults={"logger": False, "enable_checkpointing": False},
-        )
+        with contextlib.ExitStack() as locks:  # the --checkpoint_dir lock, for the whole fit
+            cli = _CLI(
+                LatentODEModule,
+                IrregularTimeSeriesDataModule,
+                args=["fit", *argv],
+                save_config_callback=None,  # the config goes into --out below, not the cwd
+                trainer_defaults={"logger": False, "enable_checkpointing": False},
+            )
     except _user_errors() as err:  # a bad data file or setting: one line, not a traceback
         raise SystemExit(f"latentode fit: {err}") from None
     out = Path(cli.config["fit"]["out"])
@@ -304,6 +312,31 @@ def _fit(argv: list[str]) -> int:
     (out / "fit-config.yaml").write_text(config, encoding="utf-8")
     print(f"saved the fitted model to {out}/ (use: latentode predict --model {out} ...)")
     return 0
+
+
+def _cli_fingerprint(model, dm):
+    """What a ``latentode fit`` checkpoint must match to be resumed: the model's settings, those
+    of the data module that shape training, and the data. The trainer's are left out, so a
+    resume may raise ``--trainer.max_epochs`` and train on, as Lightning allows."""
+    from latentode.lightning.checkpointing import RunFingerprint, data_fingerprint
+
+    # which series (a file, a built-in set and its options) is the data fingerprint's job
+    data_settings = (
+        "task",
+        "cond_fraction",
+        "extrap_cut",
+        "val_fraction",
+        "test_fraction",
+        "batch_size",
+        "origin",
+        "time_gaps_per_unit",
+        "standardize",
+        "seed",
+    )
+    settings = {f"model.{k}": v for k, v in model.hparams.items()}
+    settings.update({f"data.{k}": getattr(dm, k) for k in data_settings})
+    dm.setup()
+    return RunFingerprint("latentode fit", settings, data_fingerprint(dm))
 
 
 def _parse_times(given: Sequence[str] | str | None):

@@ -61,8 +61,14 @@ from latentode.lightning import (
 )
 from latentode.lightning.checkpointing import (
     AtomicCheckpointIO,
+    FolderLock,
+    RunFingerprint,
+    check_same_run,
     checkpoint_callbacks,
+    data_fingerprint,
     last_checkpoint,
+    read_checkpoint,
+    resume_point,
 )
 from latentode.lightning.module import LR_SCHEDULES, OPTIMIZERS
 from latentode.lightning.plan import plan_training
@@ -554,12 +560,19 @@ class LatentODE(BaseEstimator):
             each feature are its events.
         checkpoint_dir : str or path, optional
             Write a checkpoint (``last.ckpt``: weights, optimiser, epoch and step, KL
-            schedule, early stopping, best epoch, RNG state) to this folder after every epoch,
-            atomically. Without ``resume`` the folder must not hold one already.
+            schedule, early stopping, best epoch, RNG state, and a fingerprint of the settings
+            and data) to this folder after every epoch, atomically. Without ``resume`` the
+            folder must not hold one already. The folder is locked for the whole fit
+            (``.latentode.lock``): a second fit in it is refused at once.
         resume : bool, default=False
             Continue from ``checkpoint_dir/last.ckpt`` when there is one (else start afresh),
             e.g. after the process was killed. With the same data and ``random_state`` the
-            result equals an uninterrupted fit's, bit for bit on CPU.
+            result equals an uninterrupted fit's, bit for bit on CPU. A checkpoint written
+            with other settings (any parameter but ``verbose``, ``max_time``,
+            ``accelerator``, ``trainer_kwargs`` and ``conformal``; the budget ``max_steps`` /
+            ``max_epochs`` included) or on other data (``df``, ``val_df``, ``events``) is
+            refused, as is an unreadable one. With ``random_state=None`` the resumed fit takes
+            the seed of the fit it continues.
         """
         self._check_params()
         folder = _checkpoint_folder(checkpoint_dir, check_bool("resume", resume))
@@ -579,7 +592,7 @@ class LatentODE(BaseEstimator):
                     f"observation: {id_col!r}, {time_col!r} and one column per feature); got "
                     f"{type(frame).__name__}. Convert wide arrays with pandas first"
                 )
-        seed = _as_seed(self.random_state)
+        seed = _fit_seed(self, folder, resume)
         transform = self._fit_transform(df, id_col, time_col, value_cols)
         df = transform.apply(df, id_col, time_col)
         if val_df is not None:
@@ -625,12 +638,14 @@ class LatentODE(BaseEstimator):
             NonFiniteGuard(),
         ]
         if folder is not None:
-            callbacks.extend(checkpoint_callbacks(folder))
+            fingerprint = RunFingerprint(_FIT, _run_settings(self, seed), data_fingerprint(dm))
+            callbacks.extend(checkpoint_callbacks(folder, fingerprint))
         if has_val:
             callbacks.append(best)
         if self.verbose and not _is_terminal():
             callbacks.append(EpochLines())
         with (
+            FolderLock(folder) if folder is not None else contextlib.nullcontext(),
             _quiet(self.verbose),
             torch.random.fork_rng(devices=[]),
             tempfile.TemporaryDirectory(prefix="latentode-") as scratch,
@@ -655,7 +670,10 @@ class LatentODE(BaseEstimator):
                 default_root_dir=scratch,
                 **dict(self.trainer_kwargs or {}),
             )
-            resume_from = last_checkpoint(folder) if folder is not None and resume else None
+            # checked under the lock: what it finds is what Lightning will read
+            resume_from = (
+                None if folder is None else resume_point(folder, resume, fingerprint, module)
+            )
             trainer.fit(module, dm, ckpt_path=resume_from)
         best.restore(module)
         module.fit_level_prior(dm)  # again: the kept weights may be an earlier step's
@@ -2157,6 +2175,38 @@ def _checkpoint_folder(checkpoint_dir: Any, resume: bool) -> Path | None:
         )
     folder.mkdir(exist_ok=True)
     return folder
+
+
+_FIT = "LatentODE.fit"
+# Settings a resumed fit may change: how and where it runs, or what happens after training.
+# Every other parameter shapes the model or the training recipe, so it must match.
+_RESUME_MAY_CHANGE = frozenset(
+    {"verbose", "max_time", "accelerator", "trainer_kwargs", "conformal", "random_state"}
+)
+
+
+def _run_settings(estimator: LatentODE, seed: int) -> dict[str, Any]:
+    """The settings a checkpoint records and a resume must match (``random_state``: the seed)."""
+    params = estimator.get_params(deep=False)
+    settings = {k: v for k, v in params.items() if k not in _RESUME_MAY_CHANGE}
+    return {**settings, "random_state": seed}
+
+
+def _fit_seed(estimator: LatentODE, folder: Path | None, resume: bool) -> int:
+    """The fit's seed. Resuming, the checkpoint and its settings are checked here first, before
+    any work on the data; with ``random_state=None`` the seed is the resumed fit's."""
+    path = last_checkpoint(folder) if folder is not None and resume else None
+    if path is None:
+        return _as_seed(estimator.random_state)
+    checkpoint = read_checkpoint(path)
+    saved = checkpoint["callbacks"][RunFingerprint.KEY].get("settings") or {}
+    given = estimator.random_state
+    if given is None and isinstance(saved.get("random_state"), int):
+        given = saved["random_state"]
+    seed = _as_seed(given)
+    settings_only = RunFingerprint(_FIT, _run_settings(estimator, seed), {})
+    check_same_run(checkpoint, settings_only, path)
+    return seed
 
 
 def _plain_kinds(kinds: list[Hashable] | None) -> list[Any] | None:
