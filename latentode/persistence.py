@@ -182,8 +182,11 @@ def _swap_in(fresh: Path, folder: Path) -> None:
     try:
         os.rename(fresh, folder)
     except OSError as err:  # another save put its folder in place between our renames
-        if old is not None and not folder.exists():
-            os.rename(old, folder)
+        if old is not None:  # the model we moved aside goes back, or, superseded, away
+            try:
+                os.rename(old, folder)
+            except OSError:
+                shutil.rmtree(old, ignore_errors=True)
         raise FileExistsError(
             f"another process saved a model to {str(folder)!r} during this save; its model is "
             "there now. Save again if this one should win"
