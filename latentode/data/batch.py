@@ -20,9 +20,11 @@ def _move(t: torch.Tensor | None, device, dtype) -> torch.Tensor | None:
     return t.to(device=device)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class EventBatch:
     """Padded event streams of a batch (for the Poisson-process head).
+
+    A plain (not frozen) dataclass for the reason given on :class:`IrregularBatch`.
 
     Attributes:
         times: ``(batch, max_events)`` scaled event times, sorted within each series; padding
@@ -88,13 +90,20 @@ class UnionGrid:
         return torch.gather(trajectory, -2, idx)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class IrregularBatch:
     """A padded batch of irregular series, aligned by position, not by time.
 
     Position ``j`` of series ``b`` is that series' ``j``-th observation time. Padding
     (``j >= lengths[b]``) has mask 0, value 0 and repeats the series' last time, so the
     step Δt into a padding position is 0 and a recurrent encoder leaves the state unchanged.
+
+    Treat a batch as immutable: every method returns a new one. It is nevertheless a plain
+    (not frozen) dataclass, because that is what Lightning's ``apply_to_collection`` rebuilds
+    when it casts a batch's floating tensors (``Trainer(precision="64-true")``, ``"bf16-true"``)
+    or moves predictions back to the CPU: it copies the object and sets each field in turn,
+    which a frozen dataclass refuses. Equality and hashing are by identity (``eq=False``), as
+    tensors have no single truth value to compare by.
 
     Attributes:
         values: ``(batch, max_obs, n_features)`` observed values; 0 where ``mask`` is 0.

@@ -189,10 +189,6 @@ class LatentODEModule(pl.LightningModule):
         self.model.fit_level_prior(b.to(self.device) for b in batches("train"))
         self.train(was_training)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int):
-        # The batches are frozen dataclasses, which Lightning's generic mover refuses.
-        return tuple(part.to(device) for part in batch)
-
     def _step(self, batch: tuple[IrregularBatch, IrregularBatch], stage: str) -> torch.Tensor:
         cond, target = batch
         # Annealing shapes training only: validation and test report the true bound (β = 1),
