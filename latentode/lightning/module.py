@@ -226,7 +226,12 @@ class LatentODEModule(pl.LightningModule):
             reference = masked_mse(torch.zeros_like(target.values), target.values, target.mask)
             self.log(f"{stage}/mse_of_mean", reference, batch_size=size, sync_dist=sync)
         if terms.event_log_likelihood is not None:
-            self.log(f"{stage}/event_log_likelihood", terms.event_log_likelihood, batch_size=size)
+            self.log(
+                f"{stage}/event_log_likelihood",
+                terms.event_log_likelihood,
+                batch_size=size,
+                sync_dist=sync,
+            )
         return terms.loss
 
     def _log_details(self) -> bool:
