@@ -7,7 +7,8 @@ restored or a pure function of (seed, epoch):
 - model weights, optimiser moments, the epoch/step counters (and with them the KL-annealing
   schedule, a function of the step), early stopping and the best epoch's weights: Lightning
   checkpoint state, plus :class:`~latentode.lightning.BestWeights`' own ``state_dict``;
-- torch's global RNG (posterior noise, DataLoader seeds): :class:`RNGState` saves and restores it;
+- torch's global RNGs, CPU and CUDA (posterior noise, DataLoader seeds): :class:`RNGState`
+  saves and restores them;
 - the shuffling and the conditioning subsets: drawn from (seed, epoch, series) by the data
   module, so they need no state at all and do not depend on DataLoader workers.
 
@@ -108,13 +109,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RNGState(pl.Callback):
-    """Save torch's global RNG state in every checkpoint and restore it on resume."""
+    """Save torch's global RNG states in every checkpoint and restore them on resume.
+
+    The CPU generator always; each CUDA device's generator too (``"cuda"``, one state per
+    device) when CUDA is in use, since posterior noise drawn on a GPU comes from it. A process
+    that never initialised CUDA has drawn nothing from it, so nothing is saved (and reading
+    the states would start CUDA for nothing). On restore, CUDA states are set for the devices
+    this machine has, up to as many as were saved; on a machine without CUDA they are ignored,
+    so a GPU checkpoint resumes on a CPU, and a checkpoint without them resumes anywhere.
+    """
 
     def state_dict(self) -> dict[str, Any]:
-        return {"torch": torch.get_rng_state()}
+        state: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = list(torch.cuda.get_rng_state_all())
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         torch.set_rng_state(state_dict["torch"])
+        cuda = state_dict.get("cuda")
+        if cuda and torch.cuda.is_available():
+            # a run resumed on fewer devices than it was saved on restores those it has
+            torch.cuda.set_rng_state_all(list(cuda)[: torch.cuda.device_count()])
 
 
 def checkpoint_callbacks(
