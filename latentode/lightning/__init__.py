@@ -7,13 +7,14 @@ from latentode.lightning.callbacks import (
     NonFiniteLossError,
 )
 from latentode.lightning.datamodule import IrregularTimeSeriesDataModule
-from latentode.lightning.module import OPTIMIZERS, LatentODEModule
+from latentode.lightning.module import OPTIMIZERS, BatchPrediction, LatentODEModule
 from latentode.lightning.progress import EpochLines
 from latentode.lightning.tasks import TASKS, split_items
 
 __all__ = [
     "OPTIMIZERS",
     "TASKS",
+    "BatchPrediction",
     "BestWeights",
     "EpochLines",
     "IrregularTimeSeriesDataModule",

@@ -29,10 +29,13 @@ from latentode.data.real import DATASETS, load_dataset
 from latentode.data.scaling import ORIGINS, FeatureScaler
 from latentode.lightning.tasks import TASKS, split_items
 
-__all__ = ["BUILT_IN", "IrregularTimeSeriesDataModule"]
+__all__ = ["BUILT_IN", "SPLITS", "IrregularTimeSeriesDataModule"]
 
 BUILT_IN = (*GENERATORS, *DATASETS)
 """Names ``data`` takes: synthetic generators and real datasets (``latentode.data.real``)."""
+
+SPLITS = ("train", "val", "test")
+"""The splits of the series; ``predict_split`` names one."""
 
 
 class IrregularTimeSeriesDataModule(pl.LightningDataModule):
@@ -66,6 +69,10 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             learns to use however many points it is given.
         extrap_cut: Where to cut each series' span, in (0, 1), for extrapolation.
         val_fraction, test_fraction: Shares of series held out (split over series, seeded).
+        predict_split: The series ``trainer.predict`` runs on: ``"test"`` (default),
+            ``"val"`` or ``"train"``. They are batched as held-out series are, in split order
+            and with the conditioning points ``test_dataloader`` draws for them (fixed, not
+            redrawn per call), so predictions line up with what ``trainer.test`` scores.
         standardize: Scale each feature to mean 0, std 1 over the training series' observed
             values (:class:`~latentode.data.FeatureScaler`, kept as ``feature_scaler``), so
             features in different units weigh alike. Off by default: outputs stay in data units.
@@ -102,6 +109,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         extrap_cut: float = 0.5,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
+        predict_split: str = "test",
         batch_size: int = 50,
         origin: str = "series",
         time_gaps_per_unit: float | None = None,
@@ -187,6 +195,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
                 "`val_fraction + test_fraction` must leave series to train on; got "
                 f"{self.val_fraction} + {self.test_fraction}"
             )
+        self.predict_split = check_choice("predict_split", predict_split, SPLITS)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.origin = check_choice("origin", origin, ORIGINS)
         self.time_gaps_per_unit = check_real(
@@ -300,7 +309,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             self.setup()
         return self.dataset.n_features
 
-    def _collate(self, stage: str, sampler: _EpochShuffle | None):
+    def _collate(self, training: bool, sampler: _EpochShuffle | None):
         seed = self.seed
 
         def collate_fn(items):
@@ -308,7 +317,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             # in every DataLoader worker, in any worker count, and after a resumed fit. Held-out
             # batches use epoch 0 always, so they condition on the same points every epoch.
             epoch = sampler.epoch if sampler is not None else 0
-            key = [seed, 7919 * epoch + (1 if stage == "train" else 0)]
+            key = [seed, 7919 * epoch + (1 if training else 0)]
             key += [int(it.index) for it in items]
             generator = torch.Generator().manual_seed(_mix(key))
             # Held-out batches score only the points that do not condition, so validation
@@ -319,32 +328,38 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
                 cond_fraction=self.cond_fraction,
                 extrap_cut=self.extrap_cut,
                 generator=generator,
-                held_out=stage != "train",
+                held_out=not training,
             )
 
         return collate_fn
 
-    def _loader(self, stage: str) -> DataLoader:
+    def _loader(self, split: str, training: bool = False) -> DataLoader:
+        """Batches of the series of ``split``: shuffled per epoch with fresh conditioning
+        subsets when ``training``, else in split order with fixed subsets (held out)."""
         if self.dataset is None:
             self.setup()
-        subset = Subset(self.dataset, self.split[stage])
-        sampler = _EpochShuffle(len(subset), self.seed) if stage == "train" else None
+        subset = Subset(self.dataset, self.split[split])
+        sampler = _EpochShuffle(len(subset), self.seed) if training else None
         return DataLoader(
             subset,
             batch_size=self.batch_size,
             sampler=sampler,
-            collate_fn=self._collate(stage, sampler),
+            collate_fn=self._collate(training, sampler),
             num_workers=self.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        return self._loader("train", training=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """The series of ``predict_split``, batched as held-out series (see the class)."""
+        return self._loader(self.predict_split)
 
 
 def _check_cond_fraction(value: Any) -> float | tuple[float, float]:

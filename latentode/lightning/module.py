@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,7 +16,7 @@ from latentode.lightning.callbacks import NonFiniteLossError
 from latentode.losses import BOUNDS, masked_mse
 from latentode.model import LatentODEModel
 
-__all__ = ["LR_SCHEDULES", "OPTIMIZERS", "LatentODEModule"]
+__all__ = ["LR_SCHEDULES", "OPTIMIZERS", "BatchPrediction", "LatentODEModule"]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -29,6 +30,29 @@ MAX_SKIPPED_STEPS = 10
 
 LR_SCHEDULES = ("constant", "cosine")
 """``"cosine"`` decays the learning rate over the trainer's whole step budget."""
+
+
+@dataclass(eq=False)
+class BatchPrediction:
+    """What :meth:`LatentODEModule.predict_step` returns for one ``(cond, target)`` batch.
+
+    Everything is in model units: scaled times, and values standardised when the data module
+    standardises (its ``feature_scaler`` maps them back); ``target.index`` names each series'
+    position in the data module's ``dataset``. A plain dataclass (not frozen), so Lightning can
+    move it to the CPU as it collects predictions.
+
+    Attributes:
+        mean: ``(batch, n_times, n_features)`` the decoded posterior mean (``z0 = E[q(z0 |
+            cond)]``) at the target times, as :meth:`~latentode.model.LatentODEModel.predict_mean`.
+        target: The target points the mean is at: ``target.times`` ``(batch, n_times)``, and
+            ``target.values``/``target.mask``, what it is scored against.
+        samples: ``(n_samples, batch, n_times, n_features)`` posterior sample paths at the
+            target times, when the module's ``predict_samples`` asks for them; else None.
+    """
+
+    mean: torch.Tensor
+    target: IrregularBatch
+    samples: torch.Tensor | None = None
 
 
 class _Cosine:
@@ -78,6 +102,9 @@ class LatentODEModule(pl.LightningModule):
     Attributes:
         kl_weight: β multiplying the KL term; set by :class:`~latentode.lightning.KLAnnealing`.
         skipped_steps: Optimiser steps skipped because their gradient was not finite.
+        predict_samples: Posterior sample paths per series that :meth:`predict_step` draws
+            besides the mean; 0 (default) draws none. Not a hyperparameter: it does not shape
+            the model or its training, so it is set on the module, not saved with it.
     """
 
     def __init__(
@@ -146,6 +173,7 @@ class LatentODEModule(pl.LightningModule):
             level=level,
         )
         self.kl_weight = 1.0
+        self.predict_samples = 0
         self.skipped_steps = 0  # optimiser steps skipped for a non-finite gradient
         self._skipped_in_a_row = 0
 
@@ -286,6 +314,24 @@ class LatentODEModule(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
+
+    def predict_step(
+        self, batch: tuple[IrregularBatch, IrregularBatch], batch_idx: int, dataloader_idx: int = 0
+    ) -> BatchPrediction:
+        """The posterior mean (and ``predict_samples`` sample paths) at the target times.
+
+        Conditions on ``cond`` and decodes at ``target.times`` with the evaluation solver, so
+        ``trainer.predict(module, datamodule)`` returns one :class:`BatchPrediction` per batch
+        of the data module's ``predict_split``. The samples draw from torch's global RNG
+        (seed it, e.g. with ``pl.seed_everything``, for repeatable samples).
+        """
+        cond, target = batch
+        mean = self.model.predict_mean(cond, target.times)  # (batch, n_times, n_features)
+        samples = None
+        n_samples = check_int("predict_samples", self.predict_samples, minimum=0)
+        if n_samples:  # (n_samples, batch, n_times, n_features)
+            samples = self.model.sample_posterior(cond, target.times, n_samples)
+        return BatchPrediction(mean=mean, target=target, samples=samples)
 
     def configure_optimizers(self):
         hp = self.hparams
