@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pytest
 
-import latentode.estimator as estimator_module
 from latentode.data import make_clinical_events
 from latentode.estimator import LatentODE
 
@@ -20,7 +19,7 @@ TINY = {
     "max_epochs": 1,
     "random_state": 0,
 }
-BUDGET = 96 * 2**10  # bytes: small enough that the requests below must be cut
+BUDGET = 2**20  # bytes, the smallest memory_budget: the requests below must be cut
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +47,8 @@ def decoded_sizes(fitted, monkeypatch):
     return sizes
 
 
-def _cut(monkeypatch):
-    monkeypatch.setattr(estimator_module, "_MEMORY_BUDGET", BUDGET)
+def _cut(monkeypatch, model):
+    monkeypatch.setattr(model, "memory_budget", BUDGET)
 
 
 TIMES = np.linspace(0.0, 8.0, 400)
@@ -57,11 +56,11 @@ TIMES = np.linspace(0.0, 8.0, 400)
 
 def test_a_long_request_is_decoded_in_blocks_within_the_budget(fitted, monkeypatch, decoded_sizes):
     model, df = fitted
-    whole = model.predict(df, times=TIMES, num_samples=40, interval="mean")
+    whole = model.predict(df, times=TIMES, num_samples=100, interval="mean")
     assert max(decoded_sizes) > BUDGET  # the request does not fit in one piece
     decoded_sizes.clear()
-    _cut(monkeypatch)
-    cut = model.predict(df, times=TIMES, num_samples=40, interval="mean")
+    _cut(monkeypatch, model)
+    cut = model.predict(df, times=TIMES, num_samples=100, interval="mean")
     assert len(decoded_sizes) > len(df["id"].unique())  # series were cut along their times
     assert max(decoded_sizes) <= BUDGET
     assert cut.shape == whole.shape
@@ -72,19 +71,19 @@ def test_a_long_request_is_decoded_in_blocks_within_the_budget(fitted, monkeypat
 
 def test_predictive_bands_cut_into_blocks_stay_finite_and_ordered(fitted, monkeypatch):
     model, df = fitted
-    _cut(monkeypatch)
-    out = model.predict(df, times=TIMES, num_samples=40)
+    _cut(monkeypatch, model)
+    out = model.predict(df, times=TIMES, num_samples=100)
     assert np.isfinite(out.iloc[:, 2:].to_numpy()).all()
     assert (out["x_q0.05"] <= out["x_q0.95"]).all()
-    again = model.predict(df, times=TIMES, num_samples=40)
+    again = model.predict(df, times=TIMES, num_samples=100)
     np.testing.assert_array_equal(out.to_numpy(), again.to_numpy())  # reproducible
 
 
 def test_expected_counts_carry_across_blocks(fitted, monkeypatch):
     model, df = fitted
-    whole = model.predict_intensity(df, times=TIMES, num_samples=40)
-    _cut(monkeypatch)
-    cut = model.predict_intensity(df, times=TIMES, num_samples=40)
+    whole = model.predict_intensity(df, times=TIMES, num_samples=100)
+    _cut(monkeypatch, model)
+    cut = model.predict_intensity(df, times=TIMES, num_samples=100)
     np.testing.assert_allclose(cut["expected_count"], whole["expected_count"], atol=2e-3)
     first = cut.groupby(["id", "kind"])["expected_count"].head(1)
     assert (first == 0).all()
@@ -93,7 +92,7 @@ def test_expected_counts_carry_across_blocks(fitted, monkeypatch):
 
 def test_prior_and_posterior_samples_cut_into_blocks(fitted, monkeypatch, decoded_sizes):
     model, df = fitted
-    _cut(monkeypatch)
+    _cut(monkeypatch, model)
     prior = model.sample(300, times=TIMES[:50], random_state=1)
     assert prior.shape[0] == 300 * 50
     assert np.isfinite(prior["x"]).all()
