@@ -174,8 +174,9 @@ class _Problem:
         """``f(t (A,), y (A, D)) -> (A, D)``, counted."""
         self.stats.nfe_forward += 1
         self.stats.row_nfe_forward += y.shape[0]
-        out = self.field(t.to(y.dtype), self.split(y))
-        return torch.cat(out, dim=-1) if self.is_tuple else out
+        if not self.is_tuple:
+            return self.field(t.to(y.dtype), y)
+        return torch.cat(self.field(t.to(y.dtype), self.split(y)), dim=-1)
 
     def span(self) -> tuple[float, float]:
         valid = torch.arange(self.times.shape[1], device=self.times.device) < self.lengths[:, None]
@@ -257,31 +258,31 @@ def _next_step(h: torch.Tensor, ratio: torch.Tensor, order: int) -> torch.Tensor
     return h * factor
 
 
-def _read_outputs(p, tab, out, rows, nxt, end, t, dt, y, ks) -> None:
+def _read_outputs(p, out, rows, nxt, end, t, dt, y, stages) -> None:
     """Write each row's outputs ``nxt[a] .. end[a]-1``, all inside the step ``[t, t + dt]``.
 
-    The step's interpolant is a polynomial in the fraction ``x`` of the step; its coefficients
-    are one matrix product over the stages for all rows, then each output is a short sum.
+    ``stages (A, D, S)`` are the step's slopes. The step's interpolant is a polynomial in the
+    fraction ``x`` of the step: its coefficients are one matrix product over the stages, then
+    each row's outputs (padded to the most any row has in this step) one small batched product.
     """
     counts = end - nxt  # (A,)
-    total = int(counts.sum())
-    if total == 0:
-        return
-    local = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
-    first = torch.cumsum(counts, 0) - counts  # (A,) where each row's outputs start
-    cols = (nxt - first).index_select(0, local) + torch.arange(total, device=counts.device)
-    flat = rows.index_select(0, local) * p.times.shape[1] + cols  # (M,) into (R·n)
-    dt_out = dt.index_select(0, local)  # (M,)
-    x = (p.times.view(-1).index_select(0, flat) - t.index_select(0, local)) / dt_out  # in [0, 1]
-    dense = p.dense  # (p, S)
-    # (M, p): dt·x, dt·x², ... in the state's dtype
-    powers = (x[:, None].expand(-1, dense.shape[0]).cumprod(1) * dt_out[:, None]).to(y.dtype)
-    stages = torch.stack(ks, dim=-1)  # (A, D, S)
-    # (A·D, S) @ (S, p) -> (A, D, p): each row's interpolation coefficients
-    coef = (stages.reshape(-1, stages.shape[-1]) @ dense.T).reshape(*y.shape, -1)
-    # (M, D, p) · (M, 1, p) summed over p -> (M, D)
-    values = y.index_select(0, local) + (coef.index_select(0, local) * powers[:, None]).sum(-1)
-    out.add(flat, values)
+    n, dense = p.times.shape[1], p.dense  # dense: (q, S)
+    j = torch.arange(int(counts.max()), device=counts.device)  # (c,)
+    wanted = j < counts[:, None]  # (A, c)
+    flat = rows[:, None] * n + (nxt[:, None] + j).clamp(max=n - 1)  # (A, c) into (R·n)
+    # (A, c) in [0, 1]; the padding slots (dropped below) at 0, so that no overflow or NaN
+    # there reaches the gradients
+    x = torch.where(wanted, (p.times.view(-1)[flat] - t[:, None]) / dt[:, None], 0.0)
+    # (A, c, q): dt·x, dt·x², ... in the state's dtype
+    powers = (x[..., None].expand(-1, -1, dense.shape[0]).cumprod(-1) * dt[:, None, None]).to(
+        y.dtype
+    )
+    # (A·D, S) @ (S, q) -> (A, D, q): each row's interpolation coefficients
+    coef = (stages.reshape(-1, stages.shape[-1]) @ dense.T).reshape(*stages.shape[:2], -1)
+    # (A, c, q) @ (A, q, D) -> (A, c, D)
+    values = y[:, None, :] + torch.bmm(powers, coef.transpose(1, 2))
+    keep = wanted.reshape(-1).nonzero().squeeze(1)  # (M,)
+    out.add(flat.reshape(-1)[keep], values.reshape(-1, values.shape[-1]).index_select(0, keep))
 
 
 class _Active:
@@ -357,7 +358,7 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
     f = p.evaluate(active.t, active.y)
     h = _initial_step(p, tab, active.t, active.y, f, active.direction)
     active.update(f=f, h=h)
-    error = torch.as_tensor(tab.error, dtype=p.y0.dtype, device=p.y0.device)  # (S,)
+    error = p.y0.new_tensor(tab.error)  # (S,)
     steps = 0
     while len(active.rows):
         steps += 1
@@ -369,40 +370,56 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
                 f"(row {int(a.rows[0])} stopped at t={float(a.t[0]):g}): the dynamics are stiff "
                 "or exploding"
             )
-        _check_finite(p, a)
         dt = a.direction * a.h  # (A,) signed steps
         t1 = a.t + dt
-        if bool((t1 == a.t).any()):
-            row = int((t1 == a.t).nonzero()[0, 0])
-            raise p.fail(
-                f"the step size underflowed in row {int(a.rows[row])} at t={float(a.t[row]):g} "
-                f"(h={float(a.h[row]):g})"
-            )
         dt_y = dt.to(a.y.dtype)[:, None]  # (A, 1)
         ks = [a.f]
         for alpha, beta in zip(tab.alpha[:-1], tab.beta[:-1], strict=True):
             ks.append(p.evaluate(a.t + alpha * dt, _combine(a.y, ks, beta, dt_y)))
         y1 = _combine(a.y, ks, tab.beta[-1], dt_y)  # (A, D)
         ks.append(p.evaluate(t1, y1))  # FSAL: the next step's first slope
+        stages = torch.stack(ks, dim=-1)  # (A, D, S)
         with torch.no_grad():
-            estimate = dt_y * sum(w * k for w, k in zip(error.tolist(), ks, strict=True) if w)
+            estimate = dt_y * (stages.detach() @ error)  # (A, D)
             tolerance = cfg.atol + cfg.rtol * torch.maximum(a.y.abs(), y1.abs())
             ratio = _rms_rows(estimate / tolerance, p.sizes).to(dt.dtype)  # (A,)
             accept = ratio <= 1  # NaN rejects
-        # (A,) outputs covered by the step: those at most t1 along the row's direction
-        reach = ((t1 - a.t0) * a.direction)[:, None]
-        end = torch.searchsorted(a.ahead, reach, right=True).squeeze(1)
-        end = torch.where(accept, end, a.nxt)
-        _read_outputs(p, tab, out, a.rows, a.nxt, end, a.t, dt, a.y, ks)
-        take = accept[:, None]
-        a.update(
-            y=torch.where(take, y1, a.y),
-            f=torch.where(take, ks[-1], a.f),
-            t=torch.where(accept, t1, a.t),
-            nxt=end,
-            h=_next_step(a.h, ratio, tab.order),
-        )
-        if bool((end >= a.length).any()):
+            # (A,) outputs covered by an accepted step: those at most t1 along the direction
+            reach = ((t1 - a.t0) * a.direction)[:, None]
+            end = torch.where(
+                accept, torch.searchsorted(a.ahead, reach, right=True).squeeze(1), a.nxt
+            )
+            # one read of the host per step: underflow, all accepted, outputs, rows done
+            flags = torch.stack(
+                [
+                    (t1 == a.t).any(),
+                    accept.all(),
+                    accept.any(),
+                    (end > a.nxt).any(),
+                    (end >= a.length).any(),
+                ]
+            ).tolist()
+        underflow, everyone, anyone, outputs, finished = flags
+        if underflow:
+            row = int((t1 == a.t).nonzero()[0, 0])
+            raise p.fail(
+                f"the step size underflowed in row {int(a.rows[row])} at t={float(a.t[row]):g} "
+                f"(h={float(a.h[row]):g}); a non-finite state or vector field shrinks the step "
+                "until it does"
+            )
+        if outputs:
+            _read_outputs(p, out, a.rows, a.nxt, end, a.t, dt, a.y, stages)
+        if everyone:  # the common case, without where's zero-filled gradients
+            a.update(y=y1, f=ks[-1], t=t1)
+        elif anyone:  # (if none, the step leaves no trace in the graph)
+            take = accept[:, None]
+            a.update(
+                y=torch.where(take, y1, a.y),
+                f=torch.where(take, ks[-1], a.f),
+                t=torch.where(accept, t1, a.t),
+            )
+        a.update(nxt=end, h=_next_step(a.h, ratio, tab.order))
+        if finished:
             a.keep(end < a.length)
     return out.assemble()
 
@@ -439,9 +456,11 @@ def _solve_fixed(p: _Problem, tab: Tableau) -> torch.Tensor:
         ks.append(p.evaluate(t1, y1))  # the end slope: Hermite output now, next step's k1
         reach = ((t1 - a.t0) * a.direction)[:, None]
         end = torch.searchsorted(a.ahead, reach, right=True).squeeze(1)
-        _read_outputs(p, tab, out, a.rows, a.nxt, end, a.t, dt, a.y, ks)
+        outputs, finished = torch.stack([(end > a.nxt).any(), (end >= a.length).any()]).tolist()
+        if outputs:
+            _read_outputs(p, out, a.rows, a.nxt, end, a.t, dt, a.y, torch.stack(ks, dim=-1))
         a.update(y=y1, f=ks[-1], t=t1, nxt=end, k=a.k + 1)
-        if bool((end >= a.length).any()):
+        if finished:
             a.keep(end < a.length)
     return out.assemble()
 

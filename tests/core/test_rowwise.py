@@ -123,6 +123,20 @@ def test_a_row_does_not_depend_on_its_batch_mates():
     torch.testing.assert_close(together[-1], alone[0], rtol=1e-13, atol=0)
 
 
+def test_padding_never_reaches_values_or_gradients():
+    """Whatever sits past a row's length (NaN here) changes nothing, forward or backward."""
+    field = _field()
+    z0, times, lengths = _rows()
+    garbage = times.clone()
+    for r in range(6):
+        garbage[r, int(lengths[r]) :] = float("nan")
+    z = z0.clone().requires_grad_(True)
+    ys = solve_rows(field, z, garbage, lengths=lengths).ys
+    ys.square().sum().backward()
+    torch.testing.assert_close(ys, solve_rows(field, z0, times, lengths=lengths).ys)
+    assert bool(torch.isfinite(z.grad).all())
+
+
 def test_start_times_and_directions_are_per_row():
     A = stable_matrix(2)
     z0 = torch.randn(3, 2, dtype=f64, generator=torch.Generator().manual_seed(0))
