@@ -210,7 +210,7 @@ class _Outputs:
         out = self.like.new_zeros(self.rows * self.n, self.like.shape[-1])  # (R·n, D)
         if self.values:
             out = out.index_copy(0, torch.cat(self.index), torch.cat(self.values))
-        return out.reshape(self.rows, self.n, -1)  # (R, n, D)
+        return out.reshape(self.rows, self.n, self.like.shape[-1])  # (R, n, D)
 
 
 def _combine(y: torch.Tensor, ks: list[torch.Tensor], weights, dt: torch.Tensor) -> torch.Tensor:

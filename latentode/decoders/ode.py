@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -22,7 +24,9 @@ class ODEDecoder(nn.Module):
     control and output times, so a series' result does not depend on its batch-mates, and
     memory grows with samples × series × own times × latent (no grid over the union of the
     batch's times). Times before 0 are a second row of the same solve, integrated backwards
-    from 0.
+    from 0. ``dopri5``, ``bosh3`` and the one-step fixed-grid methods have native row solvers
+    (:data:`~latentode.core.ROW_METHODS`); other methods, and ``adjoint=True``, solve each row
+    alone with torchdiffeq: the same answers, but one small solve per row (slow in training).
 
     Args:
         latent_dim: Size of ``z``.
@@ -96,7 +100,8 @@ class ODEDecoder(nn.Module):
             )
         lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
         rows = _SeriesRows(times.detach())
-        flat = z0.reshape(-1, batch, latent)  # (S, batch, latent), S = samples (1 if none)
+        n_samples = math.prod(lead)
+        flat = z0.reshape(n_samples, batch, latent)  # (S, batch, latent), S = 1 without samples
         # (S · n_rows, latent): every sample of every series' forward, then backward, row
         starts = flat[:, rows.series].reshape(-1, latent)
         field: nn.Module = self.field
@@ -105,7 +110,6 @@ class ODEDecoder(nn.Module):
             field = IntegralField(self.field, integrand)
             width = integrand(z0[..., :1, :]).shape[-1]  # the integrand's output size
             state = (starts, starts.new_zeros(starts.shape[0], width))
-        n_samples = flat.shape[0]
         solution = solve_rows(
             field,
             state,
@@ -116,7 +120,9 @@ class ODEDecoder(nn.Module):
         self.last_stats = [solution.stats]
         parts = solution.ys if isinstance(solution.ys, tuple) else (solution.ys,)
         out = tuple(
-            rows.place(part.reshape(n_samples, -1, part.shape[-1])).reshape(*lead, batch, n, -1)
+            rows.place(part.reshape(n_samples, rows.n_rows, n, part.shape[-1])).reshape(
+                *lead, batch, n, part.shape[-1]
+            )
             for part in parts
         )  # each (..., batch, n_times, d)
         return out[0] if integrand is None else out
