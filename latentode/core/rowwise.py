@@ -28,6 +28,7 @@ it lacks (multistep methods, dopri8, the adjoint) solve each row alone with :fun
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -252,9 +253,10 @@ def _initial_step(p: _Problem, tab: Tableau, t, y, f, direction) -> torch.Tensor
 
 def _next_step(h: torch.Tensor, ratio: torch.Tensor, order: int) -> torch.Tensor:
     """The controller of :mod:`latentode.core.dopri5`, row by row."""
-    ratio = torch.where(torch.isfinite(ratio), ratio, torch.inf)
-    floor = torch.where(ratio < 1, torch.ones_like(ratio), torch.full_like(ratio, _dp._DFACTOR))
-    factor = torch.clamp(torch.maximum(_dp._SAFETY / ratio ** (1.0 / order), floor), max=10.0)
+    ratio = torch.nan_to_num(ratio, nan=math.inf)  # NaN: shrink as for an infinite error
+    factor = _dp._SAFETY / ratio ** (1.0 / order)  # ratio 0 -> inf, clamped to 10 below
+    # shrink by at most 5x after a rejection, never shrink after an acceptance
+    factor = torch.where(ratio < 1, factor.clamp(1.0, 10.0), factor.clamp(_dp._DFACTOR, 10.0))
     return h * factor
 
 
@@ -359,6 +361,7 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
     h = _initial_step(p, tab, active.t, active.y, f, active.direction)
     active.update(f=f, h=h)
     error = p.y0.new_tensor(tab.error)  # (S,)
+    nodes = active.t.new_tensor(tab.alpha[:-1])  # (S - 2,) the inner stages' fractions
     steps = 0
     while len(active.rows):
         steps += 1
@@ -373,9 +376,10 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
         dt = a.direction * a.h  # (A,) signed steps
         t1 = a.t + dt
         dt_y = dt.to(a.y.dtype)[:, None]  # (A, 1)
+        inner = torch.addcmul(a.t[:, None], dt[:, None], nodes).to(a.y.dtype)  # (A, S - 2)
         ks = [a.f]
-        for alpha, beta in zip(tab.alpha[:-1], tab.beta[:-1], strict=True):
-            ks.append(p.evaluate(a.t + alpha * dt, _combine(a.y, ks, beta, dt_y)))
+        for i, beta in enumerate(tab.beta[:-1]):
+            ks.append(p.evaluate(inner[:, i], _combine(a.y, ks, beta, dt_y)))
         y1 = _combine(a.y, ks, tab.beta[-1], dt_y)  # (A, D)
         ks.append(p.evaluate(t1, y1))  # FSAL: the next step's first slope
         stages = torch.stack(ks, dim=-1)  # (A, D, S)
