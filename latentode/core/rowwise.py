@@ -165,7 +165,7 @@ class _Problem:
     direction: torch.Tensor  # (R,) ±1 in the time dtype
     config: SolverConfig
     stats: SolveStats
-    dense: torch.Tensor = None  # (p, S) the tableau's dense output in the state's dtype
+    dense: torch.Tensor | None = None  # (q, S) the tableau's dense output, in the state's dtype
 
     def split(self, y: torch.Tensor) -> State:
         parts = torch.split(y, self.sizes, dim=-1)
