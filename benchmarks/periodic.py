@@ -21,6 +21,11 @@ Speed is wall time per training iteration (loading the batch, forward, backward,
 step) at ``torch.set_num_threads(1)``; the median over all iterations is printed, with the NFE
 per iteration, and a profile of one iteration split by encoder position and solver step.
 
+The decoder solves every posterior sample of every series as its own row
+(:func:`latentode.core.solve_rows`). Two NFE are printed: the batched field calls per iteration
+(``nfe_forward``; each call evaluates the rows still integrating, so the number is comparable to
+a whole-batch solve's) and the mean evaluations per row (``row_nfe_forward / n_rows``: the work).
+
 Run: ``python benchmarks/periodic.py`` (about 5 minutes on one core), or ``--quick``.
 """
 
@@ -35,7 +40,6 @@ from dataclasses import dataclass
 import torch
 
 from latentode.core import SolverConfig
-from latentode.core import solver as solver_module
 from latentode.data import IrregularBatch
 from latentode.lightning import IrregularTimeSeriesDataModule
 from latentode.losses import masked_mse
@@ -50,6 +54,7 @@ class RunResult:
     task: str
     seconds_per_iteration: list[float]
     nfe_forward: list[int]
+    row_nfe: list[float]
     nfe_encoder: int
     epochs: int
     test_mse: float
@@ -101,6 +106,12 @@ def _decoder_nfe(model: LatentODEModel) -> int:
     return sum(s.nfe_forward for s in model.decoder.last_stats)
 
 
+def _decoder_row_nfe(model: LatentODEModel) -> float:
+    """Field evaluations per row (sample × series) in the latest decoder solve."""
+    stats = model.decoder.last_stats
+    return sum(s.row_nfe_forward for s in stats) / max(sum(s.n_rows for s in stats), 1)
+
+
 @torch.no_grad()
 def evaluate(model: LatentODEModel, loader) -> float:
     """Masked MSE of the posterior-mean prediction, averaged over all target points."""
@@ -120,7 +131,7 @@ def train(args: argparse.Namespace, task: str) -> tuple[RunResult, LatentODEMode
     optimiser = torch.optim.Adamax(model.parameters(), lr=1e-2)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda it: max(0.999**it, 0.1))
     generator = torch.Generator().manual_seed(args.seed)
-    seconds, nfe = [], []
+    seconds, nfe, row_nfe = [], [], []
     start = time.perf_counter()
     for epoch in range(args.epochs):
         beta = _kl_weight(epoch)
@@ -141,6 +152,7 @@ def train(args: argparse.Namespace, task: str) -> tuple[RunResult, LatentODEMode
             schedule.step()
             seconds.append(time.perf_counter() - t0)
             nfe.append(_decoder_nfe(model))
+            row_nfe.append(_decoder_row_nfe(model))
             losses.append(float(terms.loss.detach()))
         if args.verbose and (epoch % max(args.epochs // 10, 1) == 0 or epoch == args.epochs - 1):
             val = evaluate(model, dm.val_dataloader())
@@ -148,6 +160,7 @@ def train(args: argparse.Namespace, task: str) -> tuple[RunResult, LatentODEMode
                 f"  [{task}] epoch {epoch + 1:4d}/{args.epochs}"
                 f"  loss {statistics.mean(losses):8.4f}"
                 f"  val mse {val:.5f}  kl weight {beta:.2f}  nfe/iter {nfe[-1]:3d}"
+                f" (per row {row_nfe[-1]:5.1f})"
                 f"  {time.perf_counter() - start:6.1f} s",
                 flush=True,
             )
@@ -156,6 +169,7 @@ def train(args: argparse.Namespace, task: str) -> tuple[RunResult, LatentODEMode
         task=task,
         seconds_per_iteration=seconds,
         nfe_forward=nfe,
+        row_nfe=row_nfe,
         nfe_encoder=model.encoder.nfe,
         epochs=args.epochs,
         test_mse=evaluate(model, dm.test_dataloader()),
@@ -201,15 +215,6 @@ def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
         model.loss(cond, target, n_samples=n_samples)[0].loss.backward()
         optimiser.step()
 
-    def torchdiffeq_decoder_both():
-        # The same model and steps on torchdiffeq's dopri5, for the ratio in this same run.
-        native = solver_module._uses_native_dopri5
-        solver_module._uses_native_dopri5 = lambda *args: False
-        try:
-            decoder_both()
-        finally:
-            solver_module._uses_native_dopri5 = native
-
     enc_f = _median_ms(encoder_forward, repeats)
     enc_b = _median_ms(encoder_both, repeats) - enc_f
     dec_f = _median_ms(decoder_forward, repeats)
@@ -217,7 +222,6 @@ def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
     nfe = _decoder_nfe(model)
     dec_b = _median_ms(decoder_both, repeats) - dec_f
     total = _median_ms(whole, repeats)
-    torchdiffeq_both = _median_ms(torchdiffeq_decoder_both, repeats)
     # The floor under the decoder: its vector field alone, evaluated NFE times, with backward.
     field, t0 = model.decoder.field, torch.zeros(())
     state = z0.detach().clone().requires_grad_(True)  # (K, batch, latent)
@@ -234,16 +238,12 @@ def profile(model: LatentODEModel, batch, n_samples: int, repeats: int) -> None:
     print(
         f"  decoder forward               {dec_f:7.2f} ms  = {steps} dopri5 steps × "
         f"{1e3 * dec_f / max(steps, 1):5.0f} µs  ({nfe} field evaluations, "
-        f"{target.union_grid().times.numel()} output times)"
+        f"{_decoder_row_nfe(model):.1f} per row, {target.max_obs} output times per series)"
     )
     print(f"  decoder backward              {dec_b:7.2f} ms")
     print(
         f"    of which the vector field alone: {nfe} × ({1e3 * one_f:.0f} µs forward + "
         f"{1e3 * one_b:.0f} µs backward) = {nfe * (one_f + one_b):.2f} ms"
-    )
-    print(
-        f"  decoder forward + backward on torchdiffeq's dopri5: {torchdiffeq_both:.2f} ms "
-        f"({torchdiffeq_both / (dec_f + dec_b):.1f}× the native solver's {dec_f + dec_b:.2f} ms)"
     )
     rest = total - enc_f - enc_b - dec_f - dec_b
     print(f"  rest (likelihood, KL, optimiser, sampling)  {rest:7.2f} ms")
@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\nresults")
     print(
         f"  {'task':<14} {'epochs':>6} {'iters':>6} {'median s/iter':>13} {'first epoch':>11} "
-        f"{'last epoch':>10} {'NFE/iter (dec fwd)':>18} {'enc NFE':>7} {'test MSE':>9} "
+        f"{'last epoch':>10} {'NFE/iter (dec fwd)':>18} {'per row':>7} {'enc NFE':>7} "
+        f"{'test MSE':>9} "
         f"{'train s':>8}"
     )
     for r in results:
@@ -294,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"  {r.task:<14} {r.epochs:>6} {len(r.seconds_per_iteration):>6} "
             f"{statistics.median(r.seconds_per_iteration):>13.4f} {first:>11.4f} {last:>10.4f} "
-            f"{statistics.median(r.nfe_forward):>18.0f} {r.nfe_encoder:>7d} {r.test_mse:>9.5f} "
+            f"{statistics.median(r.nfe_forward):>18.0f} {statistics.median(r.row_nfe):>7.1f} "
+            f"{r.nfe_encoder:>7d} {r.test_mse:>9.5f} "
             f"{r.train_seconds:>8.1f}"
         )
     speed = statistics.median(results[0].seconds_per_iteration)

@@ -1,11 +1,13 @@
 """A native Dormand–Prince 5(4) solve whose dense output is one matrix product per step.
 
 torchdiffeq's ``dopri5`` evaluates its dense output once per requested time, in a Python loop of
-about a dozen tensor operations, and backpropagates through each of them. A latent-ODE decoder
-asks for the union of a batch's times (a hundred or more) from a handful of steps, so that loop
-costs several times the vector field itself. Here the steps are the same as torchdiffeq's (same
-tableau, initial-step rule, RMS error norm and step-size controller, so results agree to
-rounding), but the interpolant is written as what it is, linear in the stage derivatives::
+about a dozen tensor operations, and backpropagates through each of them. A whole-batch solve
+that asks for many times (a hundred or more) from a handful of steps spends several times the
+vector field itself in that loop. (The latent-ODE decoder solves each row on its own instead,
+:mod:`latentode.core.rowwise`, with the same tableau and dense output.) Here the steps are the
+same as torchdiffeq's (same tableau, initial-step rule, RMS error norm and step-size controller,
+so results agree to rounding), but the interpolant is written as what it is, linear in the
+stage derivatives::
 
     y(t0 + x·h) = y0 + β(x) · K,   K = [k1 … k7] (7, ..., d),   β(x) = h · P(x) Q (7,)
 

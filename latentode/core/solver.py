@@ -21,6 +21,7 @@ from latentode.core.dopri5 import dopri5_solve, dopri5_solve_tuple
 
 __all__ = [
     "ADAPTIVE_METHODS",
+    "DEFAULT_STEP_SIZE",
     "FIXED_METHODS",
     "METHODS",
     "ODESolution",
@@ -51,6 +52,9 @@ METHODS: dict[str, Literal["adaptive", "fixed"]] = {
     **dict.fromkeys(FIXED_METHODS, "fixed"),
 }
 
+DEFAULT_STEP_SIZE = 0.05
+"""The step of fixed-grid methods without ``step_size``: 20 steps per unit of model time."""
+
 _FIXES = (
     "Fixes: loosen rtol/atol or raise max_num_steps if the dynamics are merely stiff; if they "
     "blow up, lower the learning rate, clip gradients (Trainer(gradient_clip_val=...)), or start "
@@ -70,8 +74,13 @@ class SolverConfig:
         method: Integration method, one of :data:`METHODS`. Default ``"dopri5"``.
         rtol: Relative tolerance of adaptive methods (> 0). Default 1e-3.
         atol: Absolute tolerance of adaptive methods (> 0). Default 1e-4.
-        step_size: Step of fixed-grid methods; ``None`` steps from output time to output time.
-            Not allowed with adaptive methods (their tolerances choose the steps).
+        step_size: Step of fixed-grid methods, in model time units. ``None`` (default) takes
+            :data:`DEFAULT_STEP_SIZE` (:attr:`fixed_step`): model times are of order one by
+            construction (:class:`~latentode.data.TimeScaler`), so a step in model time is a
+            step relative to the data's own time scale. Steps start at the solve's first time
+            and never depend on the other requested times (those are read off between steps),
+            so the answer at a time does not depend on which times were asked for. Not allowed
+            with adaptive methods (their tolerances choose the steps).
         adjoint: Compute gradients with the adjoint method (memory constant in the number of
             steps, one extra backward solve) instead of backpropagating through the solver.
         adjoint_method: Method of the backward solve; default: ``method``. Must be of the same
@@ -153,6 +162,13 @@ class SolverConfig:
         return METHODS[self.method]
 
     @property
+    def fixed_step(self) -> float | None:
+        """The step a fixed-grid method takes (``step_size`` or its default); None if adaptive."""
+        if self.kind == "adaptive":
+            return None
+        return DEFAULT_STEP_SIZE if self.step_size is None else self.step_size
+
+    @property
     def backward_method(self) -> str:
         """The method the adjoint (backward) solve uses."""
         return self.adjoint_method or self.method
@@ -192,14 +208,22 @@ class SolveStats:
         nfe_backward: Vector-field evaluations in the backward pass. Only the adjoint method
             evaluates the field backward; direct backpropagation reuses the forward graph
             (vector-Jacobian products, no new evaluations), so it stays 0 there.
-        steps_forward: Solver steps attempted (accepted + rejected) forward.
+        steps_forward: Solver steps attempted (accepted + rejected) forward; in a per-row solve
+            (:func:`~latentode.core.solve_rows`), those of the row that took most.
         steps_backward: Solver steps attempted by the adjoint solve.
+        row_nfe_forward: Per-row solves only: forward evaluations summed over rows. A per-row
+            solve evaluates the field on the rows still integrating, so ``nfe_forward`` counts
+            calls (as a whole-batch solve does: comparable across the two) and
+            ``row_nfe_forward / n_rows`` is the mean work per row.
+        n_rows: Per-row solves only: the rows solved (0 otherwise).
     """
 
     nfe_forward: int = 0
     nfe_backward: int = 0
     steps_forward: int = 0
     steps_backward: int = 0
+    row_nfe_forward: int = 0
+    n_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -242,6 +266,8 @@ class _Monitored(nn.Module):
         self.config = config
         self.span = span
         self.in_backward = False
+        # this solve's own step counts: ``stats`` may pool several solves
+        self.steps_forward = self.steps_backward = 0
 
     def forward(self, t: torch.Tensor, y: State) -> State:
         if self.in_backward:
@@ -257,25 +283,27 @@ class _Monitored(nn.Module):
             raise SolverError(
                 f"the {direction} ODE solve needed more than max_num_steps={cfg.max_num_steps} "
                 f"steps (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
-                f"step_size={cfg.step_size}) over t in [{self.span[0]:g}, {self.span[1]:g}] and "
+                f"step_size={cfg.fixed_step}) over t in [{self.span[0]:g}, {self.span[1]:g}] and "
                 f"stopped at t={now:g}: the dynamics are stiff or exploding. {_FIXES}"
             )
         if not _all_finite(y0):
             raise SolverError(
                 f"the {direction} ODE solve reached a non-finite state (NaN or inf) at "
                 f"t={now:g} (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
-                f"step_size={cfg.step_size}): the vector field is exploding. {_FIXES}"
+                f"step_size={cfg.fixed_step}): the vector field is exploding. {_FIXES}"
             )
 
     # torchdiffeq passes y0 as the user's tuple for tuple states, and flat otherwise; the native
     # dopri5 passes t0 and dt as floats.
     def callback_step(self, t0: torch.Tensor | float, y0: State, dt: torch.Tensor | float) -> None:
         self.stats.steps_forward += 1
-        self._check_step("forward", self.stats.steps_forward, t0, y0)
+        self.steps_forward += 1
+        self._check_step("forward", self.steps_forward, t0, y0)
 
     def callback_step_adjoint(self, t0: torch.Tensor, y0: State, dt: torch.Tensor) -> None:
         self.stats.steps_backward += 1
-        self._check_step("adjoint (backward)", self.stats.steps_backward, t0, y0)
+        self.steps_backward += 1
+        self._check_step("adjoint (backward)", self.steps_backward, t0, y0)
 
 
 def _all_finite(y: State) -> bool:
@@ -379,9 +407,7 @@ def _options(config: SolverConfig) -> dict[str, Any]:
     if config.kind == "adaptive":
         # torchdiffeq's own limit is per output interval; ours (in _Monitored) is per solve.
         return {"max_num_steps": config.max_num_steps + 1}
-    if config.step_size is None:
-        return {}
-    return {"grid_constructor": _grid_constructor(config.step_size)}
+    return {"grid_constructor": _grid_constructor(config.fixed_step)}
 
 
 def _uses_native_dopri5(config: SolverConfig, z0: State, times: torch.Tensor) -> bool:
@@ -404,6 +430,8 @@ def solve(
     z0: State,
     times: torch.Tensor | Sequence[float],
     config: SolverConfig | None = None,
+    *,
+    stats: SolveStats | None = None,
 ) -> ODESolution:
     """Integrate ``dz/dt = field(t, z)`` from ``z0`` at ``times[0]`` and return z at every time.
 
@@ -416,6 +444,8 @@ def solve(
         times: ``(n_times,)`` strictly increasing, or strictly decreasing to solve backwards in
             time. ``times[0]`` is the time of ``z0``. Gradients flow to ``times``.
         config: Solver settings; default ``SolverConfig()`` (dopri5, rtol 1e-3, atol 1e-4).
+        stats: Add this solve's counts to this :class:`SolveStats` (to pool several solves);
+            default a new one. The step limit still applies to each solve alone.
 
     Returns:
         :class:`ODESolution` with the batch-first trajectory ``ys`` (time axis inserted before the
@@ -450,15 +480,15 @@ def solve(
     z0 = _as_state(z0)
     like = z0[0] if isinstance(z0, tuple) else z0
     times = _as_times(times, like)
-    stats = SolveStats()
+    stats = SolveStats() if stats is None else stats
     if times.numel() == 1:
         return ODESolution(_map_state(lambda z: _batch_first(z.unsqueeze(0)), z0), times, stats)
     span = (float(times[0].detach()), float(times[-1].detach()))
-    if config.kind == "fixed" and config.step_size is not None:
-        n_steps = _n_fixed_steps(span[1] - span[0], config.step_size)
+    if config.kind == "fixed":
+        n_steps = _n_fixed_steps(span[1] - span[0], config.fixed_step)
         if n_steps > config.max_num_steps:
             raise SolverError(
-                f"step_size={config.step_size:g} over t in [{span[0]:g}, {span[1]:g}] needs "
+                f"step_size={config.fixed_step:g} over t in [{span[0]:g}, {span[1]:g}] needs "
                 f"{n_steps} steps, more than max_num_steps={config.max_num_steps}; raise step_size "
                 "or max_num_steps"
             )
@@ -518,7 +548,7 @@ def solve(
     if not _all_finite(ys):
         raise SolverError(
             f"the ODE solution contains NaN or inf (method={config.method!r}, "
-            f"step_size={config.step_size}) over t in [{span[0]:g}, {span[1]:g}]: the vector "
+            f"step_size={config.fixed_step}) over t in [{span[0]:g}, {span[1]:g}]: the vector "
             f"field is exploding. {_FIXES}"
         )
     return ODESolution(ys, times, stats)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from latentode._validation import check_int
 from latentode.core.integral import IntegralField
-from latentode.core.solver import SolverConfig, SolveStats, solve
+from latentode.core.rowwise import solve_rows
+from latentode.core.solver import SolverConfig, SolveStats
 from latentode.core.vector_field import VectorField
-from latentode.data.batch import union_grid
 
 __all__ = ["ODEDecoder"]
 
@@ -17,9 +19,14 @@ __all__ = ["ODEDecoder"]
 class ODEDecoder(nn.Module):
     """Latent trajectories ``z(t)`` from ``z(0) = z0``, and the observation mean ``readout(z(t))``.
 
-    Series in a batch have different target times. The decoder solves once over the sorted
-    union of the batch's times (torchdiffeq's dense output makes many output times cheap) and
-    gathers each series' own times back. Times before 0 are reached by a second, backwards solve.
+    Series in a batch have different target times. Every posterior sample of every series is a
+    row of one batched solve (:func:`~latentode.core.solve_rows`) with its own steps, error
+    control and output times, so a series' result does not depend on its batch-mates, and
+    memory grows with samples × series × own times × latent (no grid over the union of the
+    batch's times). Times before 0 are a second row of the same solve, integrated backwards
+    from 0. ``dopri5``, ``bosh3`` and the one-step fixed-grid methods have native row solvers
+    (:data:`~latentode.core.ROW_METHODS`); other methods, and ``adjoint=True``, solve each row
+    alone with torchdiffeq: the same answers, but one small solve per row (slow in training).
 
     Args:
         latent_dim: Size of ``z``.
@@ -31,8 +38,9 @@ class ODEDecoder(nn.Module):
         eval_solver: Solver settings in eval mode (prediction); default: ``train_solver``.
 
     Attributes:
-        last_stats: :class:`~latentode.core.SolveStats` of the latest solves (summed when a
-            backwards solve was needed).
+        last_stats: ``[SolveStats]`` of the latest solve (see
+            :class:`~latentode.core.SolveStats`: ``nfe_forward`` counts batched field calls,
+            ``row_nfe_forward / n_rows`` the evaluations per row).
     """
 
     def __init__(
@@ -90,42 +98,85 @@ class ODEDecoder(nn.Module):
             raise ValueError(
                 f"`z0` has batch size {z0.shape[-2]} but `times` {times.shape[0]}; they must match"
             )
-        grid = union_grid(times, include=[0.0])
-        start = int(torch.searchsorted(grid.times, grid.times.new_zeros(())))  # index of t = 0
-        self.last_stats = []
+        lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
+        rows = _SeriesRows(times.detach())
+        n_samples = math.prod(lead)
+        flat = z0.reshape(n_samples, batch, latent)  # (S, batch, latent), S = 1 without samples
+        # (S · n_rows, latent): every sample of every series' forward, then backward, row
+        starts = flat[:, rows.series].reshape(-1, latent)
         field: nn.Module = self.field
-        state: torch.Tensor | tuple[torch.Tensor, ...] = z0
+        state: torch.Tensor | tuple[torch.Tensor, ...] = starts
         if integrand is not None:
             field = IntegralField(self.field, integrand)
             width = integrand(z0[..., :1, :]).shape[-1]  # the integrand's output size
-            state = (z0, z0.new_zeros(*z0.shape[:-1], width))
-        forward = self._solve(field, state, grid.times[start:])  # (..., batch, n_fwd, d)
-        if start > 0:
-            backward = self._solve(field, state, grid.times[: start + 1].flip(0))  # from 0 down
-            # (..., batch, start + 1, d) in decreasing time; drop its t=0, restore order
-            forward = tuple(
-                torch.cat([b[..., 1:, :].flip(-2), f], dim=-2)
-                for b, f in zip(backward, forward, strict=True)
+            state = (starts, starts.new_zeros(starts.shape[0], width))
+        solution = solve_rows(
+            field,
+            state,
+            rows.times.repeat(n_samples, 1),  # (S · n_rows, m)
+            self.solver,
+            lengths=rows.lengths.repeat(n_samples),
+        )
+        self.last_stats = [solution.stats]
+        parts = solution.ys if isinstance(solution.ys, tuple) else (solution.ys,)
+        out = tuple(
+            rows.place(part.reshape(n_samples, rows.n_rows, n, part.shape[-1])).reshape(
+                *lead, batch, n, part.shape[-1]
             )
-        if integrand is None:
-            return grid.gather(forward[0])
-        return grid.gather(forward[0]), grid.gather(forward[1])
-
-    def _solve(
-        self,
-        field: nn.Module,
-        state: torch.Tensor | tuple[torch.Tensor, ...],
-        times: torch.Tensor,
-    ) -> tuple[torch.Tensor, ...]:
-        """The solution at ``times`` as a tuple of parts, ``(..., batch, n_times, d)`` each."""
-        parts = state if isinstance(state, tuple) else (state,)
-        if times.numel() == 1:  # only t = 0 requested
-            return tuple(p.unsqueeze(-2) for p in parts)
-        solution = solve(field, state, times, self.solver)
-        self.last_stats.append(solution.stats)
-        ys = solution.ys
-        return ys if isinstance(ys, tuple) else (ys,)
+            for part in parts
+        )  # each (..., batch, n_times, d)
+        return out[0] if integrand is None else out
 
     def forward(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``."""
         return self.readout(self.trajectory(z0, times))
+
+
+class _SeriesRows:
+    """Each series' times as solver rows: one forward from 0, one backward for times before 0.
+
+    A row's times are sorted away from 0 (ascending forward, descending backward); a series
+    with no time before 0 (or none at or after it) has no such row. :meth:`place` puts the
+    rows' outputs back in each series' own order.
+
+    Args:
+        times: ``(batch, n)`` each series' requested times, in any order, repeats allowed.
+    """
+
+    def __init__(self, times: torch.Tensor) -> None:
+        batch, n = times.shape
+        device = times.device
+        ordered, order = torch.sort(times, dim=1, stable=True)  # (batch, n) ascending
+        n_back = (ordered < 0).sum(1)  # (batch,) times before 0 per series
+        n_fwd = n - n_back
+        col = torch.arange(n, device=device)
+        # forward row of series b: ordered[b, n_back[b] + j], j < n_fwd[b]
+        fwd_at = (n_back[:, None] + col).clamp(max=n - 1)
+        # backward row of series b: ordered[b, n_back[b] - 1 - j], j < n_back[b]
+        back_at = (n_back[:, None] - 1 - col).clamp(min=0)
+        has_fwd, has_back = n_fwd > 0, n_back > 0
+        fwd_ids, back_ids = has_fwd.nonzero().squeeze(1), has_back.nonzero().squeeze(1)
+        self.series = torch.cat([fwd_ids, back_ids])  # (n_rows,) the series of each row
+        self.times = torch.cat(
+            [ordered.gather(1, fwd_at)[fwd_ids], ordered.gather(1, back_at)[back_ids]]
+        )  # (n_rows, n)
+        self.lengths = torch.cat([n_fwd[fwd_ids], n_back[back_ids]])  # (n_rows,)
+        # row index of each series' forward / backward row (-1: none)
+        fwd_row = torch.full((batch,), -1, dtype=torch.long, device=device)
+        fwd_row[fwd_ids] = torch.arange(len(fwd_ids), device=device)
+        back_row = torch.full((batch,), -1, dtype=torch.long, device=device)
+        back_row[back_ids] = len(fwd_ids) + torch.arange(len(back_ids), device=device)
+        # the flat (row · n + column) position of each sorted time, then of each original one
+        before = col < n_back[:, None]  # (batch, n) sorted position p lies before 0
+        sorted_at = torch.where(
+            before,
+            back_row[:, None] * n + (n_back[:, None] - 1 - col),
+            fwd_row[:, None] * n + (col - n_back[:, None]),
+        )  # (batch, n)
+        self.index = torch.empty_like(sorted_at).scatter_(1, order, sorted_at)  # (batch, n)
+        self.n_rows, self.n = len(self.series), n
+
+    def place(self, ys: torch.Tensor) -> torch.Tensor:
+        """``(S, n_rows, n, d)`` row outputs → ``(S, batch, n, d)`` in each series' order."""
+        flat = ys.reshape(ys.shape[0], self.n_rows * self.n, ys.shape[-1])  # (S, n_rows·n, d)
+        return flat[:, self.index]  # (S, batch, n, d)

@@ -10,6 +10,7 @@ from torch import nn
 
 from latentode.core import (
     ADAPTIVE_METHODS,
+    DEFAULT_STEP_SIZE,
     FIXED_METHODS,
     SolverConfig,
     SolverError,
@@ -72,6 +73,22 @@ def test_reverse_time_fixed_grid():
     sol = solve(field, z0, times, SolverConfig(method="rk4", step_size=0.01))
     assert (sol.ys - linear_solution(field.A.detach(), z0, times)).abs().max() < 1e-8
     assert sol.stats.steps_forward == 75
+
+
+def test_fixed_methods_step_by_a_default_step_not_by_the_requested_times():
+    """``step_size=None`` means DEFAULT_STEP_SIZE model time units: the value at t = 3 is the
+    same whether 2 or 200 times were asked for (it used to step from time to time)."""
+    cfg = SolverConfig(method="rk4")
+    assert cfg.step_size is None
+    assert cfg.fixed_step == DEFAULT_STEP_SIZE
+    assert SolverConfig().fixed_step is None  # adaptive methods choose their own steps
+    field, z0 = _linear(dim=2)
+    few = solve(field, z0, torch.tensor([0.0, 3.0], dtype=f64), cfg)
+    many = solve(field, z0, torch.linspace(0.0, 3.0, 200, dtype=f64), cfg)
+    torch.testing.assert_close(few.ys[:, -1], many.ys[:, -1], rtol=0, atol=1e-12)
+    assert few.stats.steps_forward == many.stats.steps_forward == round(3 / DEFAULT_STEP_SIZE)
+    exact = linear_solution(field.A.detach(), z0, torch.tensor([0.0, 3.0], dtype=f64))
+    assert (few.ys - exact).abs().max() < 1e-5  # rk4's own error at the default step
 
 
 def test_tuple_state_carries_an_integral_component():

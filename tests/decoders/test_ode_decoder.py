@@ -1,51 +1,149 @@
-"""ODEDecoder: one solve on the union grid, each series gathered back, both directions in time."""
+"""ODEDecoder: every sample of every series is its own row of one solve, in both directions."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torchdiffeq
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from latentode.core import SolverConfig, solve
+from latentode.core import IntegralField, SolverConfig
 from latentode.decoders import ODEDecoder
+from latentode.heads import PoissonHead
 
 f64 = torch.float64
 TIGHT = SolverConfig(rtol=1e-9, atol=1e-10)
+LOOSE = SolverConfig(rtol=1e-3, atol=1e-4)
 
 
-def _decoder():
+def _decoder(config=TIGHT, latent=3):
     torch.manual_seed(0)
-    return ODEDecoder(3, 2, width=8, depth=1, train_solver=TIGHT).double()
+    dec = ODEDecoder(latent, 2, width=8, depth=1, train_solver=config).double()
+    for p in dec.field.parameters():  # a flow with some curvature
+        torch.nn.init.normal_(p, std=0.5)
+    return dec
 
 
-def test_each_series_gets_its_own_times_from_one_union_solve():
-    dec = _decoder()
-    z0 = torch.randn(4, 2, 3, dtype=f64)  # (samples, batch, latent)
-    times = torch.tensor([[0.1, 0.5, 0.9], [0.2, 0.2, 0.7]], dtype=f64)  # row 1 padded
+def _alone(field, z0, t, config):
+    """torchdiffeq on one sample of one series from 0 to ``t`` (a tuple state allowed)."""
+    if t == 0:
+        return z0
+    grid = torch.tensor([0.0, t], dtype=f64)
+    ys = torchdiffeq.odeint(field, z0, grid, rtol=config.rtol, atol=config.atol)
+    return tuple(y[-1] for y in ys) if isinstance(ys, tuple) else ys[-1]
+
+
+@pytest.mark.parametrize("config", [TIGHT, LOOSE])
+def test_each_sample_of_each_series_is_torchdiffeq_on_it_alone(config):
+    """Any order, repeats, t = 0 and times before 0: torchdiffeq's answer for that row alone,
+    at the training tolerance too (the steps are the row's own, not the batch's)."""
+    dec = _decoder(config)
+    z0 = torch.randn(4, 3, 3, dtype=f64)  # (samples, batch, latent)
+    times = torch.tensor(
+        [[0.9, 0.1, 0.5, 0.5], [-0.5, 0.0, 0.7, -0.2], [-0.3, -0.3, -0.1, -0.9]], dtype=f64
+    )
     traj = dec.trajectory(z0, times)
-    assert traj.shape == (4, 2, 3, 3)
-    for b in range(2):
-        alone = solve(
-            dec.field, z0[:, b], torch.cat([torch.zeros(1, dtype=f64), times[b]]).unique(), TIGHT
-        ).ys
-        ref = {
-            float(t): alone[:, k]
-            for k, t in enumerate(torch.cat([torch.zeros(1, dtype=f64), times[b]]).unique())
-        }
-        for j in range(3):
-            torch.testing.assert_close(traj[:, b, j], ref[float(times[b, j])], atol=1e-7, rtol=0)
-    assert len(dec.last_stats) == 1  # no negative times: one forward solve only
+    assert traj.shape == (4, 3, 4, 3)
+    for s in range(4):
+        for b in range(3):
+            for j in range(4):
+                ref = _alone(dec.field, z0[s, b : b + 1], float(times[b, j]), config)[0]
+                torch.testing.assert_close(traj[s, b, j], ref, rtol=0, atol=1e-12)
+    assert len(dec.last_stats) == 1  # one solve: forward and backward rows together
+    assert dec.last_stats[0].n_rows == 4 * (2 + 2)  # series 0: forward only, 2: backward only
 
 
-def test_times_before_zero_are_solved_backwards():
+def test_t_zero_is_z0_itself():
     dec = _decoder()
     z0 = torch.randn(2, 3, dtype=f64)
-    times = torch.tensor([[-0.5, 0.0, 0.5], [-0.2, 0.3, 0.3]], dtype=f64)
-    traj = dec.trajectory(z0, times)
-    back = solve(dec.field, z0, torch.tensor([0.0, -0.5], dtype=f64), TIGHT).ys[:, -1]
-    assert traj.shape == (2, 3, 3)  # (batch, n_times, latent)
-    torch.testing.assert_close(traj[0, 0], back[0], atol=1e-7, rtol=0)  # t = -0.5
-    torch.testing.assert_close(traj[0, 1], z0[0], atol=0, rtol=0)  # t = 0 is z0 itself
-    assert len(dec.last_stats) == 2
+    traj = dec.trajectory(z0, torch.tensor([[-0.5, 0.0, 0.5], [0.0, 0.0, 0.0]], dtype=f64))
+    torch.testing.assert_close(traj[0, 1], z0[0], atol=0, rtol=0)
+    torch.testing.assert_close(traj[1], z0[1].expand(3, 3), atol=0, rtol=0)
+
+
+def test_integral_rides_along_each_row():
+    dec = _decoder(LOOSE)
+    head = PoissonHead(3, 2, hidden=4).double()
+    z0 = torch.randn(2, 3, 3, dtype=f64)
+    times = torch.tensor([[0.2, 0.8], [-0.4, 0.3], [0.6, 0.6]], dtype=f64)
+    z, integral = dec.trajectory_with_integral(z0, times, head)
+    assert z.shape == (2, 3, 2, 3)
+    assert integral.shape == (2, 3, 2, 2)
+    field = IntegralField(dec.field, head)
+    for s in range(2):
+        for b in range(3):
+            for j in range(2):
+                state = (z0[s, b : b + 1], torch.zeros(1, 2, dtype=f64))
+                ref_z, ref_i = _alone(field, state, float(times[b, j]), LOOSE)
+                torch.testing.assert_close(z[s, b, j], ref_z[0], rtol=0, atol=1e-12)
+                torch.testing.assert_close(integral[s, b, j], ref_i[0], rtol=0, atol=1e-12)
+    assert float(integral[0, 1, 0].detach().sum()) < 0  # before 0: I(t) = -∫_t^0 λ
+
+
+@pytest.mark.parametrize("with_integral", [False, True])
+def test_a_series_does_not_depend_on_its_batch_mates(with_integral):
+    """float32, training tolerances: a series decoded alone and among 40 others agree."""
+    torch.manual_seed(0)
+    dec = ODEDecoder(6, 2, width=16, depth=1, train_solver=LOOSE)
+    head = PoissonHead(6, 2, hidden=4)
+    g = torch.Generator().manual_seed(1)
+    z0 = torch.randn(3, 41, 6, generator=g)  # (samples, batch, latent)
+    times = torch.sort(torch.rand(41, 20, generator=g) * 4 - 0.5, dim=1).values
+    times[1:] *= 1 + torch.rand(40, 1, generator=g)  # the others: other spans and times
+
+    def decode(z, t):
+        return dec.trajectory_with_integral(z, t, head) if with_integral else (dec(z, t),)
+
+    with torch.no_grad():
+        alone = decode(z0[:, :1], times[:1])
+        together = decode(z0, times)
+    for a, b in zip(alone, together, strict=True):
+        torch.testing.assert_close(b[:, :1], a, rtol=1e-6, atol=1e-6 * float(a.abs().max()))
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the largest number of elements of any tensor an operation returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, tuple | list) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def test_memory_is_linear_in_each_series_own_times():
+    """No tensor over the union of the batch's times: 40 series × 30 own times each."""
+    dec = _decoder(LOOSE)
+    g = torch.Generator().manual_seed(0)
+    samples, batch, n, latent = 2, 40, 30, 3
+    z0 = torch.randn(samples, batch, latent, dtype=f64, generator=g)
+    times = torch.rand(batch, n, dtype=f64, generator=g) * 2  # union: 1200 distinct times
+    mode = _LargestTensor()
+    with mode:
+        dec.trajectory(z0.requires_grad_(True), times).sum().backward()
+    own = samples * batch * n * latent  # the output itself
+    union = samples * batch * (batch * n) * latent
+    assert mode.largest <= 4 * own  # at most the 4 interpolation coefficients of each output
+    assert mode.largest < union / 10
+
+
+def test_fixed_step_eval_solver_reads_any_time_off_the_same_steps():
+    """rk4 for prediction: a time's value does not depend on the other requested times."""
+    eval_cfg = SolverConfig(method="rk4", step_size=0.1)
+    dec = _decoder()
+    dec.eval_solver = eval_cfg
+    dec.eval()
+    z0 = torch.randn(2, 3, dtype=f64)
+    with torch.no_grad():
+        few = dec.trajectory(z0, torch.tensor([[0.0, 3.0], [1.0, 3.0]], dtype=f64))
+        grid = torch.linspace(0, 3, 200, dtype=f64).expand(2, 200)
+        many = dec.trajectory(z0, grid)
+    torch.testing.assert_close(few[:, -1], many[:, -1], rtol=0, atol=1e-12)
 
 
 def test_readout_maps_to_features_and_modes_pick_solvers():

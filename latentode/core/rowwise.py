@@ -1,0 +1,665 @@
+"""Per-row Runge–Kutta solves: every row of a batch keeps its own steps and its own output times.
+
+A latent-ODE decoder integrates many independent initial states (posterior samples × series),
+each to its own output times. Solving them as one state on the union of the times couples them:
+the adaptive error norm is an RMS over the whole batch, so a series' result (and the number of
+steps) depends on its batch-mates, and the union grid costs memory quadratic in the batch.
+
+:func:`solve_rows` instead treats each row ``y[r]`` of a ``(R, d)`` state as its own ODE, as
+torchode does, but batched into one field evaluation per stage:
+
+- every row has its own time ``t[r]``, step ``h[r]``, accept/reject decision, and error norm
+  (the RMS over that row's own components; for a tuple state the largest RMS over the parts);
+- every row reads its own output times ``times[r, :lengths[r]]`` off the dense output of the
+  step that covers them: one small matrix product per step, as in :mod:`~latentode.core.dopri5`;
+- a row that has passed its last output time leaves the batch: the field is evaluated on the
+  active rows only (``index_select``, so gradients flow back to every row).
+
+Adaptive methods use torchdiffeq's tableau, initial-step rule and controller on each row, so a
+row solved here agrees with torchdiffeq solving that row alone to rounding. Fixed-grid methods
+step every row from its start by ``config.step_size`` (the steps never depend on the requested
+times) and read outputs off a cubic Hermite interpolant through the step's ends.
+
+The registry :data:`ROW_METHODS` maps each method to its implementation; the methods and settings
+it lacks (multistep methods, dopri8, the adjoint) solve each row alone with :func:`solve`
+(torchdiffeq): the same answers, one row at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from latentode.core import dopri5 as _dp
+from latentode.core.solver import (
+    _FIXES,
+    SolverConfig,
+    SolverError,
+    SolveStats,
+    State,
+    _all_finite,
+    _as_state,
+    solve,
+)
+
+__all__ = ["ROW_METHODS", "RowSolution", "Tableau", "solve_rows"]
+
+RowField = Callable[[torch.Tensor, State], State]
+
+
+@dataclass(frozen=True)
+class Tableau:
+    """An explicit Runge–Kutta method written in FSAL form, with its dense output.
+
+    The last stage is always ``f(t1, y1)``, the slope at the end of the step, which the next
+    step reuses as its first: ``alpha[-1] == 1`` and ``beta[-1]`` holds the solution weights.
+
+    Attributes:
+        alpha: Nodes of stages 2..S (fractions of the step).
+        beta: Weights of stages 2..S on the earlier stages; ``beta[-1]`` are the solution's.
+        dense: ``(p, S)``: ``y(t0 + x·h) = y0 + h · Σ_i x^(i+1) dense[i] · K``, with
+            ``K = [k_1 … k_S]``; at ``x = 1`` it reproduces ``y1``.
+        error: ``(S,)`` weights of the embedded error estimate; None for fixed-grid methods.
+        order: The exponent ``1/order`` of the step-size controller (adaptive methods).
+    """
+
+    alpha: tuple[float, ...]
+    beta: tuple[tuple[float, ...], ...]
+    dense: np.ndarray
+    error: np.ndarray | None = None
+    order: int = 1
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.alpha) + 1
+
+
+def _solution_weights(beta: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    return np.array([*beta[-1], 0.0])  # (S,): the last stage (the end slope) has weight 0
+
+
+def _quartic_dense(beta: tuple[tuple[float, ...], ...], mid: np.ndarray) -> np.ndarray:
+    """torchdiffeq's interpolant (the quartic through y0, y1, y_mid, f0, f1) over the stages."""
+    b = _solution_weights(beta)
+    first, last = np.eye(len(b))[0], np.eye(len(b))[-1]
+    return np.stack(
+        [
+            first,
+            last - 4 * first - 5 * b + 16 * mid,
+            5 * first - 3 * last + 14 * b - 32 * mid,
+            2 * last - 2 * first - 8 * b + 16 * mid,
+        ]
+    )  # (4, S)
+
+
+def _hermite_dense(beta: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """The cubic Hermite interpolant through (y0, f0) and (y1, f1), over the stages."""
+    b = _solution_weights(beta)
+    first, last = np.eye(len(b))[0], np.eye(len(b))[-1]
+    return np.stack([first, -2 * first + 3 * b - last, first - 2 * b + last])  # (3, S)
+
+
+def _adaptive(alpha, beta, error, mid, order) -> Tableau:
+    return Tableau(alpha, beta, _quartic_dense(beta, np.asarray(mid)), np.asarray(error), order)
+
+
+def _fixed(alpha, beta) -> Tableau:
+    return Tableau(alpha, beta, _hermite_dense(beta))
+
+
+_BS_BETA = ((1 / 2,), (0.0, 3 / 4), (2 / 9, 1 / 3, 4 / 9))
+TABLEAUX: dict[str, Tableau] = {
+    # Dormand–Prince 5(4), the constants of latentode.core.dopri5 (torchdiffeq's steps)
+    "dopri5": Tableau(_dp._ALPHA, _dp._BETA, _dp._Q, _dp._B_ERR, 5),
+    # Bogacki–Shampine 3(2), with torchdiffeq's midpoint weights for the dense output
+    "bosh3": _adaptive(
+        (1 / 2, 3 / 4, 1.0),
+        _BS_BETA,
+        _solution_weights(_BS_BETA) - np.array([7 / 24, 1 / 4, 1 / 3, 1 / 8]),
+        [0.0, 0.5, 0.0, 0.0],
+        3,
+    ),
+    # fixed grid: torchdiffeq's formulas, each closed by the end slope f(t1, y1)
+    "euler": _fixed((1.0,), ((1.0,),)),
+    "midpoint": _fixed((1 / 2, 1.0), ((1 / 2,), (0.0, 1.0))),
+    "heun2": _fixed((1.0, 1.0), ((1.0,), (1 / 2, 1 / 2))),
+    "heun3": _fixed((1 / 3, 2 / 3, 1.0), ((1 / 3,), (0.0, 2 / 3), (1 / 4, 0.0, 3 / 4))),
+    # torchdiffeq's "rk4" is Kutta's 3/8 rule
+    "rk4": _fixed(
+        (1 / 3, 2 / 3, 1.0, 1.0),
+        ((1 / 3,), (-1 / 3, 1.0), (1.0, -1.0, 1.0), (1 / 8, 3 / 8, 3 / 8, 1 / 8)),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RowSolution:
+    """The result of :func:`solve_rows`.
+
+    Attributes:
+        ys: ``(R, n, d)`` per state part: row ``r`` at ``times[r, j]`` for ``j < lengths[r]``,
+            zeros in the padding. A tuple state gives a tuple.
+        stats: Evaluation and step counts (see :class:`~latentode.core.SolveStats`).
+    """
+
+    ys: State
+    stats: SolveStats = field(default_factory=SolveStats)
+
+
+@dataclass
+class _Problem:
+    """The canonical form every implementation receives (made once by :func:`solve_rows`)."""
+
+    field: RowField
+    y0: torch.Tensor  # (R, D): the parts of a tuple state side by side
+    sizes: list[int]  # widths of the parts in y0's last dimension
+    is_tuple: bool
+    times: torch.Tensor  # (R, n) in the time dtype
+    lengths: torch.Tensor  # (R,) long
+    t0: torch.Tensor  # (R,) in the time dtype
+    direction: torch.Tensor  # (R,) ±1 in the time dtype
+    config: SolverConfig
+    stats: SolveStats
+    dense: torch.Tensor | None = None  # (q, S) the tableau's dense output, in the state's dtype
+
+    def split(self, y: torch.Tensor) -> State:
+        parts = torch.split(y, self.sizes, dim=-1)
+        return tuple(parts) if self.is_tuple else parts[0]
+
+    def evaluate(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``f(t (A,), y (A, D)) -> (A, D)``, counted."""
+        self.stats.nfe_forward += 1
+        self.stats.row_nfe_forward += y.shape[0]
+        if not self.is_tuple:
+            return self.field(t.to(y.dtype), y)
+        return torch.cat(self.field(t.to(y.dtype), self.split(y)), dim=-1)
+
+    def span(self) -> tuple[float, float]:
+        valid = torch.arange(self.times.shape[1], device=self.times.device) < self.lengths[:, None]
+        both = torch.cat([self.times[valid], self.t0])
+        return float(both.min()), float(both.max())
+
+    def fail(self, reason: str) -> SolverError:
+        cfg = self.config
+        lo, hi = self.span()
+        return SolverError(
+            f"the ODE solve failed (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
+            f"step_size={cfg.fixed_step}, max_num_steps={cfg.max_num_steps}) over t in "
+            f"[{lo:g}, {hi:g}]: {reason}. {_FIXES}"
+        )
+
+
+class _Outputs:
+    """Collects each row's outputs as they are read off, and places them once at the end."""
+
+    def __init__(self, problem: _Problem) -> None:
+        self.n = problem.times.shape[1]
+        self.rows, self.index, self.values = problem.y0.shape[0], [], []
+        self.like = problem.y0
+
+    def add(self, flat: torch.Tensor, values: torch.Tensor) -> None:
+        """Outputs ``values (M, D)`` at ``flat (M,)`` = row · n + column (global rows)."""
+        self.index.append(flat)
+        self.values.append(values)
+
+    def assemble(self) -> torch.Tensor:
+        out = self.like.new_zeros(self.rows * self.n, self.like.shape[-1])  # (R·n, D)
+        if self.values:
+            out = out.index_copy(0, torch.cat(self.index), torch.cat(self.values))
+        return out.reshape(self.rows, self.n, self.like.shape[-1])  # (R, n, D)
+
+
+def _combine(y: torch.Tensor, ks: list[torch.Tensor], weights, dt: torch.Tensor) -> torch.Tensor:
+    """``y + dt · Σ_j w_j k_j`` with a per-row ``dt (A, 1)``: fused adds, one multiply."""
+    acc = None
+    for w, k in zip(weights, ks, strict=False):
+        if w:
+            acc = k * w if acc is None else torch.add(acc, k, alpha=w)
+    return y if acc is None else torch.addcmul(y, dt, acc)
+
+
+def _rms_rows(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """``(A, D) -> (A,)``: each row's RMS, the largest over the parts of a tuple state."""
+    square = x.square()
+    if len(sizes) == 1:
+        return square.mean(-1).sqrt()
+    return torch.stack([p.mean(-1) for p in torch.split(square, sizes, dim=-1)]).amax(0).sqrt()
+
+
+def _initial_step(p: _Problem, tab: Tableau, t, y, f, direction) -> torch.Tensor:
+    """Hairer's starting step per row (one extra evaluation), as torchdiffeq chooses it."""
+    cfg = p.config
+    with torch.no_grad():
+        scale = cfg.atol + y.abs() * cfg.rtol
+        d0 = _rms_rows(y / scale, p.sizes).to(t.dtype)
+        d1 = _rms_rows(f / scale, p.sizes).to(t.dtype)
+        h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+        signed = (direction * h0).to(y.dtype)[:, None]  # (A, 1)
+        f1 = p.evaluate(t + direction * h0, y + signed * f)
+        d2 = _rms_rows((f1 - f) / scale, p.sizes).to(t.dtype) / h0
+        small = (d1 <= 1e-15) & (d2 <= 1e-15)
+        h1 = torch.where(
+            small,
+            torch.clamp(h0 * 1e-3, min=1e-6),
+            (0.01 / torch.maximum(d1, d2)) ** (1.0 / tab.order),
+        )
+        return torch.minimum(100 * h0, h1)
+
+
+def _next_step(h: torch.Tensor, ratio: torch.Tensor, order: int) -> torch.Tensor:
+    """The controller of :mod:`latentode.core.dopri5`, row by row."""
+    ratio = torch.nan_to_num(ratio, nan=math.inf)  # NaN: shrink as for an infinite error
+    factor = _dp._SAFETY / ratio ** (1.0 / order)  # ratio 0 -> inf, clamped to 10 below
+    # shrink by at most 5x after a rejection, never shrink after an acceptance
+    factor = torch.where(ratio < 1, factor.clamp(1.0, 10.0), factor.clamp(_dp._DFACTOR, 10.0))
+    return h * factor
+
+
+def _read_outputs(p, out, rows, nxt, end, t, dt, y, stages) -> None:
+    """Write each row's outputs ``nxt[a] .. end[a]-1``, all inside the step ``[t, t + dt]``.
+
+    ``stages (A, D, S)`` are the step's slopes. The step's interpolant is a polynomial in the
+    fraction ``x`` of the step: its coefficients are one matrix product over the stages, then
+    each row's outputs (padded to the most any row has in this step) one small batched product.
+    """
+    counts = end - nxt  # (A,)
+    n, dense = p.times.shape[1], p.dense  # dense: (q, S)
+    j = torch.arange(int(counts.max()), device=counts.device)  # (c,)
+    wanted = j < counts[:, None]  # (A, c)
+    flat = rows[:, None] * n + (nxt[:, None] + j).clamp(max=n - 1)  # (A, c) into (R·n)
+    # (A, c) in [0, 1]; the padding slots (dropped below) at 0, so that no overflow or NaN
+    # there reaches the gradients
+    x = torch.where(wanted, (p.times.view(-1)[flat] - t[:, None]) / dt[:, None], 0.0)
+    # (A, c, q): dt·x, dt·x², ... in the state's dtype
+    powers = (x[..., None].expand(-1, -1, dense.shape[0]).cumprod(-1) * dt[:, None, None]).to(
+        y.dtype
+    )
+    # (A·D, S) @ (S, q) -> (A, D, q): each row's interpolation coefficients
+    coef = (stages.reshape(-1, stages.shape[-1]) @ dense.T).reshape(*stages.shape[:2], -1)
+    # (A, c, q) @ (A, q, D) -> (A, c, D)
+    values = y[:, None, :] + torch.bmm(powers, coef.transpose(1, 2))
+    keep = wanted.reshape(-1).nonzero().squeeze(1)  # (M,)
+    out.add(flat.reshape(-1)[keep], values.reshape(-1, values.shape[-1]).index_select(0, keep))
+
+
+class _Active:
+    """The rows still integrating: their global ids and per-row arrays, compacted together."""
+
+    def __init__(self, rows: torch.Tensor, **arrays: torch.Tensor) -> None:
+        self.rows = rows
+        self.arrays = arrays
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def update(self, **arrays: torch.Tensor) -> None:
+        self.arrays.update(arrays)
+
+    def keep(self, mask: torch.Tensor) -> None:
+        index = mask.nonzero().squeeze(1)  # (A',)
+        self.rows = self.rows[index]
+        self.arrays = {k: v.index_select(0, index) for k, v in self.arrays.items()}
+
+
+def _start(p: _Problem, out: _Outputs) -> tuple[_Active, torch.Tensor]:
+    """Output the times equal to each row's start (``y0`` itself); the rows left to solve."""
+    R = p.y0.shape[0]
+    # (R, n): how far each output lies from the row's start, along the row's direction
+    ahead = (p.times - p.t0[:, None]) * p.direction[:, None]
+    valid = torch.arange(p.times.shape[1], device=p.times.device) < p.lengths[:, None]
+    ahead = torch.where(valid, ahead, torch.inf)  # padding is never reached
+    at_start = (ahead <= 0).sum(1)  # (R,) leading outputs at t0
+    rows = torch.arange(R, device=p.y0.device)
+    _read_start(p, out, rows, at_start)
+    active = _Active(
+        rows,
+        y=p.y0,
+        t=p.t0,
+        direction=p.direction,
+        nxt=at_start,
+        ahead=ahead,
+        t0=p.t0,
+        length=p.lengths,
+    )
+    active.keep(at_start < p.lengths)
+    return active, ahead
+
+
+def _read_start(p: _Problem, out: _Outputs, rows: torch.Tensor, counts: torch.Tensor) -> None:
+    total = int(counts.sum())
+    if total:
+        local = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+        first = torch.cumsum(counts, 0) - counts
+        cols = torch.arange(total, device=rows.device) - first[local]
+        out.add(rows[local] * p.times.shape[1] + cols, p.y0[local])
+
+
+def _check_finite(p: _Problem, a: _Active) -> None:
+    if not _all_finite(a.y):
+        bad = (~torch.isfinite(a.y)).any(-1).nonzero()[0, 0]
+        raise p.fail(
+            f"the state of row {int(a.rows[bad])} became non-finite (NaN or inf) at "
+            f"t={float(a.t[bad]):g}: the vector field is exploding"
+        )
+
+
+def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
+    cfg = p.config
+    out = _Outputs(p)
+    active, _ = _start(p, out)
+    if len(active.rows) == 0:
+        return out.assemble()
+    f = p.evaluate(active.t, active.y)
+    h = _initial_step(p, tab, active.t, active.y, f, active.direction)
+    active.update(f=f, h=h)
+    error = p.y0.new_tensor(tab.error)  # (S,)
+    nodes = active.t.new_tensor(tab.alpha[:-1])  # (S - 2,) the inner stages' fractions
+    steps = 0
+    while len(active.rows):
+        steps += 1
+        p.stats.steps_forward = steps
+        a = active
+        if steps > cfg.max_num_steps:
+            raise p.fail(
+                f"{len(a.rows)} row(s) needed more than max_num_steps={cfg.max_num_steps} steps "
+                f"(row {int(a.rows[0])} stopped at t={float(a.t[0]):g}): the dynamics are stiff "
+                "or exploding"
+            )
+        dt = a.direction * a.h  # (A,) signed steps
+        t1 = a.t + dt
+        dt_y = dt.to(a.y.dtype)[:, None]  # (A, 1)
+        inner = torch.addcmul(a.t[:, None], dt[:, None], nodes).to(a.y.dtype)  # (A, S - 2)
+        ks = [a.f]
+        for i, beta in enumerate(tab.beta[:-1]):
+            ks.append(p.evaluate(inner[:, i], _combine(a.y, ks, beta, dt_y)))
+        y1 = _combine(a.y, ks, tab.beta[-1], dt_y)  # (A, D)
+        ks.append(p.evaluate(t1, y1))  # FSAL: the next step's first slope
+        stages = torch.stack(ks, dim=-1)  # (A, D, S)
+        with torch.no_grad():
+            estimate = dt_y * (stages.detach() @ error)  # (A, D)
+            tolerance = cfg.atol + cfg.rtol * torch.maximum(a.y.abs(), y1.abs())
+            ratio = _rms_rows(estimate / tolerance, p.sizes).to(dt.dtype)  # (A,)
+            accept = ratio <= 1  # NaN rejects
+            # (A,) outputs covered by an accepted step: those at most t1 along the direction
+            reach = ((t1 - a.t0) * a.direction)[:, None]
+            end = torch.where(
+                accept, torch.searchsorted(a.ahead, reach, right=True).squeeze(1), a.nxt
+            )
+            # one read of the host per step: underflow, all accepted, outputs, rows done
+            flags = torch.stack(
+                [
+                    (t1 == a.t).any(),
+                    accept.all(),
+                    accept.any(),
+                    (end > a.nxt).any(),
+                    (end >= a.length).any(),
+                ]
+            ).tolist()
+        underflow, everyone, anyone, outputs, finished = flags
+        if underflow:
+            row = int((t1 == a.t).nonzero()[0, 0])
+            raise p.fail(
+                f"the step size underflowed in row {int(a.rows[row])} at t={float(a.t[row]):g} "
+                f"(h={float(a.h[row]):g}); a non-finite state or vector field shrinks the step "
+                "until it does"
+            )
+        if outputs:
+            _read_outputs(p, out, a.rows, a.nxt, end, a.t, dt, a.y, stages)
+        if everyone:  # the common case, without where's zero-filled gradients
+            a.update(y=y1, f=ks[-1], t=t1)
+        elif anyone:  # (if none, the step leaves no trace in the graph)
+            take = accept[:, None]
+            a.update(
+                y=torch.where(take, y1, a.y),
+                f=torch.where(take, ks[-1], a.f),
+                t=torch.where(accept, t1, a.t),
+            )
+        a.update(nxt=end, h=_next_step(a.h, ratio, tab.order))
+        if finished:
+            a.keep(end < a.length)
+    return out.assemble()
+
+
+def _solve_fixed(p: _Problem, tab: Tableau) -> torch.Tensor:
+    cfg = p.config
+    out = _Outputs(p)
+    active, ahead = _start(p, out)
+    if len(active.rows) == 0:
+        return out.assemble()
+    h = cfg.fixed_step
+    furthest = float(torch.where(torch.isfinite(ahead), ahead, 0.0).max())
+    needed = int(np.ceil(furthest / h * (1.0 - 1e-12)))
+    if needed > cfg.max_num_steps:
+        lo, hi = p.span()
+        raise SolverError(
+            f"step_size={h:g} over t in [{lo:g}, {hi:g}] needs {needed} steps, more than "
+            f"max_num_steps={cfg.max_num_steps}; raise step_size or max_num_steps"
+        )
+    f = p.evaluate(active.t, active.y)
+    active.update(f=f, k=torch.zeros_like(active.t))  # k: steps taken by each row
+    while len(active.rows):
+        a = active
+        p.stats.steps_forward += 1
+        _check_finite(p, a)
+        signed = a.direction * h
+        t1 = a.t0 + (a.k + 1) * signed  # the grid t0 + k·h, free of accumulated rounding
+        dt = t1 - a.t
+        dt_y = dt.to(a.y.dtype)[:, None]
+        ks = [a.f]
+        for alpha, beta in zip(tab.alpha[:-1], tab.beta[:-1], strict=True):
+            ks.append(p.evaluate(a.t + alpha * dt, _combine(a.y, ks, beta, dt_y)))
+        y1 = _combine(a.y, ks, tab.beta[-1], dt_y)
+        ks.append(p.evaluate(t1, y1))  # the end slope: Hermite output now, next step's k1
+        reach = ((t1 - a.t0) * a.direction)[:, None]
+        end = torch.searchsorted(a.ahead, reach, right=True).squeeze(1)
+        outputs, finished = torch.stack([(end > a.nxt).any(), (end >= a.length).any()]).tolist()
+        if outputs:
+            _read_outputs(p, out, a.rows, a.nxt, end, a.t, dt, a.y, torch.stack(ks, dim=-1))
+        a.update(y=y1, f=ks[-1], t=t1, nxt=end, k=a.k + 1)
+        if finished:
+            a.keep(end < a.length)
+    return out.assemble()
+
+
+def _solve_each_row(p: _Problem) -> torch.Tensor:
+    """Each row alone through :func:`solve` (torchdiffeq): for what has no native row solver."""
+    out = _Outputs(p)
+    _, ahead = _start(p, out)
+    for r in range(p.y0.shape[0]):
+        n = int(p.lengths[r])
+        first = int((ahead[r, :n] <= 0).sum())
+        if first == n:
+            continue
+        wanted = p.times[r, first:n]  # (m,) strictly away from t0, non-strictly monotone
+        distinct, inverse = torch.unique_consecutive(wanted, return_inverse=True)
+        grid = torch.cat([p.t0[r : r + 1], distinct]).to(p.y0.dtype)  # (1 + u,)
+        state = p.split(p.y0[r : r + 1])  # (1, D) parts
+        solution = solve(_ScalarTime(p.field), state, grid, p.config, stats=p.stats)
+        ys = solution.ys if p.is_tuple else (solution.ys,)
+        flat = torch.cat([y[0] for y in ys], dim=-1)[1:]  # (u, D): drop t0
+        cols = torch.arange(first, n, device=p.y0.device)
+        out.add(r * p.times.shape[1] + cols, flat[inverse])
+    p.stats.row_nfe_forward = p.stats.nfe_forward
+    return out.assemble()
+
+
+class _ScalarTime(torch.nn.Module):
+    """Gives a row field the ``(1,)`` time it expects when torchdiffeq passes a 0-d one."""
+
+    def __init__(self, field: RowField) -> None:
+        super().__init__()
+        self.field = field  # a submodule when it is one: the adjoint finds its parameters
+
+    def forward(self, t: torch.Tensor, y: State) -> State:
+        return self.field(t.reshape(1), y)
+
+
+ROW_METHODS: dict[str, Callable[[_Problem], torch.Tensor]] = {
+    name: functools.partial(_solve_adaptive if tab.error is not None else _solve_fixed, tab=tab)
+    for name, tab in TABLEAUX.items()
+}
+"""Method name → native per-row implementation; other methods solve each row alone."""
+
+
+def _time_dtype(like: torch.Tensor) -> torch.dtype:
+    # Steps accumulate in float64 as in torchdiffeq, where the device has it.
+    return like.dtype if like.device.type == "mps" else torch.float64
+
+
+def solve_rows(
+    field: RowField,
+    z0: State,
+    times: torch.Tensor,
+    config: SolverConfig | None = None,
+    *,
+    lengths: torch.Tensor | None = None,
+    t0: torch.Tensor | None = None,
+) -> RowSolution:
+    """Integrate ``dz/dt = field(t, z)`` separately for every row, each to its own times.
+
+    Args:
+        field: ``f(t, z)`` with ``t (A,)`` one time per row and ``z (A, d)`` (a tuple of such
+            for a tuple state), ``A`` the rows still integrating; e.g. a
+            :class:`~latentode.core.VectorField` (per-row times broadcast) or an
+            :class:`~latentode.core.IntegralField`.
+        z0: ``(R, d)`` initial states at ``t0``, or a tuple of ``(R, d_i)`` tensors integrated
+            together (one dtype and device).
+        times: ``(R, n)`` output times; row ``r`` uses ``times[r, :lengths[r]]``, which must move
+            away from ``t0[r]`` monotonically (repeats allowed): all ≥ ``t0[r]`` and
+            non-decreasing (solved forward), or all ≤ ``t0[r]`` and non-increasing (backward).
+            Times carry no gradient.
+        config: Solver settings; default ``SolverConfig()``. ``rtol``/``atol`` apply per row.
+        lengths: ``(R,)`` valid times per row, 0..n; default all ``n``.
+        t0: ``(R,)`` start times; default 0.
+
+    Returns:
+        :class:`RowSolution` with ``ys (R, n, d)`` (zeros past each row's length) and counts:
+        ``nfe_forward`` field calls (each on the rows still integrating, so comparable to a
+        whole-batch solve's evaluations), ``row_nfe_forward`` evaluations summed over rows,
+        ``steps_forward`` steps of the row that took most, ``n_rows`` = R.
+
+    Raises:
+        SolverError: a row needed more than ``max_num_steps`` steps, its step underflowed, or
+            its state became non-finite.
+        TypeError, ValueError: malformed ``z0``, ``times``, ``lengths`` or ``t0``.
+
+    Example:
+        >>> z0 = torch.ones(2, 1)
+        >>> times = torch.tensor([[0.5, 1.0], [-1.0, 0.0]])  # row 1: backwards, one time
+        >>> solve_rows(lambda t, z: -z, z0, times, lengths=torch.tensor([2, 1])).ys[:, :, 0]
+        tensor([[0.6065, 0.3679],
+                [2.7183, 0.0000]])
+    """
+    # check
+    config = SolverConfig() if config is None else config
+    if not isinstance(config, SolverConfig):
+        raise TypeError(f"`config` must be a SolverConfig; got {type(config).__name__}")
+    if not callable(field):
+        raise TypeError(f"`field` must be callable as field(t, z); got {type(field).__name__}")
+    z0 = _as_state(z0)
+    parts = z0 if isinstance(z0, tuple) else (z0,)
+    rows = parts[0].shape[0] if parts[0].ndim == 2 else -1
+    if any(part.ndim != 2 or part.shape[0] != rows for part in parts):
+        raise ValueError(
+            "`z0` must be (rows, d), or a tuple of (rows, d_i) with one row count; got shapes "
+            f"{[tuple(part.shape) for part in parts]}"
+        )
+    like = parts[0]
+    tdt = _time_dtype(like)
+    if not isinstance(times, torch.Tensor) or times.ndim != 2 or times.shape[0] != rows:
+        raise ValueError(
+            f"`times` must be a (rows, n_times) tensor with rows={rows}; got "
+            f"{tuple(times.shape) if isinstance(times, torch.Tensor) else type(times).__name__}"
+        )
+    times = times.detach().to(device=like.device, dtype=tdt)
+    n = times.shape[1]
+    lengths = _check_lengths(lengths, rows, n, like.device)
+    t0 = _check_start(t0, rows, like.device, tdt)
+    valid = torch.arange(n, device=like.device) < lengths[:, None]  # (R, n)
+    if not bool(torch.isfinite(times[valid]).all()):
+        raise ValueError("`times` contains NaN or inf within the rows' lengths")
+    direction = _directions(times, valid, t0)
+
+    # dispatch
+    stats = SolveStats(n_rows=rows)
+    problem = _Problem(
+        field,
+        torch.cat(parts, dim=-1),  # (R, D)
+        [part.shape[-1] for part in parts],
+        isinstance(z0, tuple),
+        times,
+        lengths,
+        t0,
+        direction,
+        config,
+        stats,
+    )
+    if config.method in TABLEAUX:
+        problem.dense = problem.y0.new_tensor(TABLEAUX[config.method].dense)
+    implement = ROW_METHODS.get(config.method, _solve_each_row)
+    if config.adjoint:  # the adjoint solve is torchdiffeq's
+        implement = _solve_each_row
+
+    # compute
+    ys = implement(problem)  # (R, n, D)
+
+    # format
+    if not _all_finite(ys):
+        raise problem.fail("the solution contains NaN or inf: the vector field is exploding")
+    return RowSolution(problem.split(ys), stats)
+
+
+def _check_lengths(lengths, rows: int, n: int, device) -> torch.Tensor:
+    if lengths is None:
+        return torch.full((rows,), n, dtype=torch.long, device=device)
+    if not isinstance(lengths, torch.Tensor) or lengths.shape != (rows,):
+        raise ValueError(f"`lengths` must be a ({rows},) tensor; got {lengths!r}")
+    if lengths.is_floating_point() or lengths.is_complex():
+        raise TypeError(f"`lengths` must be an integer tensor; got {lengths.dtype}")
+    lengths = lengths.to(device=device, dtype=torch.long)
+    if bool(((lengths < 0) | (lengths > n)).any()):
+        raise ValueError(f"`lengths` must lie in [0, {n}]; got {lengths.tolist()}")
+    return lengths
+
+
+def _check_start(t0, rows: int, device, dtype) -> torch.Tensor:
+    if t0 is None:
+        return torch.zeros(rows, dtype=dtype, device=device)
+    if not isinstance(t0, torch.Tensor) or t0.shape != (rows,):
+        raise ValueError(f"`t0` must be a ({rows},) tensor; got {t0!r}")
+    t0 = t0.detach().to(device=device, dtype=dtype)
+    if not bool(torch.isfinite(t0).all()):
+        raise ValueError("`t0` contains NaN or inf")
+    return t0
+
+
+def _directions(times: torch.Tensor, valid: torch.Tensor, t0: torch.Tensor) -> torch.Tensor:
+    """``(R,)`` ±1: the side of ``t0`` each row's times lie on, checked monotone."""
+    offset = torch.where(valid, times - t0[:, None], 0.0)  # (R, n)
+    later, earlier = (offset > 0).any(1), (offset < 0).any(1)
+    both = later & earlier
+    if bool(both.any()):
+        r = int(both.nonzero()[0, 0])
+        raise ValueError(
+            f"each row's `times` must lie on one side of its start t0 (solve the other side as "
+            f"a separate row); row {r} has times both before and after t0={float(t0[r]):g}"
+        )
+    direction = torch.where(earlier, -1.0, 1.0).to(times.dtype)  # (R,)
+    ahead = offset * direction[:, None]
+    steps = ahead[:, 1:] - ahead[:, :-1]  # (R, n-1)
+    backwards = (steps < 0) & valid[:, 1:]
+    if bool(backwards.any()):
+        r, j = (int(i) for i in backwards.nonzero()[0])
+        raise ValueError(
+            f"each row's `times` must move away from its start monotonically (sort them); row "
+            f"{r} has {float(times[r, j + 1]):g} after {float(times[r, j]):g}"
+        )
+    return direction

@@ -1,0 +1,345 @@
+"""solve_rows: every row its own steps and output times; torchdiffeq on each row alone is the
+reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchdiffeq
+
+from latentode.core import (
+    IntegralField,
+    SolverConfig,
+    SolverError,
+    VectorField,
+    solve,
+    solve_rows,
+)
+from tests.problems import LinearField, linear_solution, stable_matrix
+
+f64 = torch.float64
+
+
+def _field(seed=0, dim=3):
+    torch.manual_seed(seed)
+    field = VectorField(dim, width=16, depth=1, time_dependent=True).double()
+    for p in field.parameters():  # large enough weights for a non-trivial flow
+        torch.nn.init.normal_(p, std=0.5)
+    return field
+
+
+class _Counted(torch.nn.Module):
+    def __init__(self, field):
+        super().__init__()
+        self.field, self.nfe = field, 0
+
+    def forward(self, t, z):
+        self.nfe += 1
+        return self.field(t, z)
+
+
+def _rows(n_rows=6, n=7, seed=1):
+    """Rows with their own times: forward, backward, padded, repeated, at t0, empty."""
+    g = torch.Generator().manual_seed(seed)
+    z0 = torch.randn(n_rows, 3, dtype=f64, generator=g)
+    times = torch.sort(torch.rand(n_rows, n, generator=g, dtype=f64) * 3, dim=1).values
+    times[1] = -times[1]  # backwards from 0
+    times[2, :2] = 0.0  # outputs at the start itself
+    times[3, 3] = times[3, 2]  # a repeated time
+    lengths = torch.tensor([n, n, n, 5, 0, 1][:n_rows])
+    return z0, times, lengths
+
+
+def _alone(field, state, t0, times, rtol, atol, method="dopri5", options=None):
+    """torchdiffeq on one row: ``state`` parts (1, d); returns (m, d) parts and the NFE."""
+    counted = _Counted(field)
+    distinct, inverse = torch.unique_consecutive(times, return_inverse=True)
+    grid = torch.cat([t0.reshape(1), distinct[distinct != t0]])
+    ys = torchdiffeq.odeint(
+        counted, state, grid, rtol=rtol, atol=atol, method=method, options=options
+    )
+    parts = ys if isinstance(ys, tuple) else (ys,)
+    full = [torch.cat([p[:1], p[1:]]) if (distinct == t0).any() else p[1:] for p in parts]
+    return [p[:, 0][inverse] for p in full], counted.nfe
+
+
+@pytest.mark.parametrize("method", ["dopri5", "bosh3"])
+@pytest.mark.parametrize(("rtol", "atol"), [(1e-3, 1e-4), (1e-8, 1e-10)])
+def test_each_row_gets_torchdiffeqs_answer_for_that_row_alone(method, rtol, atol):
+    """Same tableau, initial step and controller per row: rounding-level agreement, same NFE."""
+    field = _field()
+    z0, times, lengths = _rows()
+    sol = solve_rows(field, z0, times, SolverConfig(method, rtol=rtol, atol=atol), lengths=lengths)
+    assert sol.ys.shape == (6, 7, 3)
+    total_nfe = 0
+    for r in range(6):
+        n = int(lengths[r])
+        torch.testing.assert_close(sol.ys[r, n:], torch.zeros(7 - n, 3, dtype=f64))  # padding
+        if n == 0:
+            continue
+        (ref,), nfe = _alone(
+            field, z0[r : r + 1], torch.zeros((), dtype=f64), times[r, :n], rtol, atol, method
+        )
+        torch.testing.assert_close(sol.ys[r, :n], ref, rtol=0, atol=1e-12)
+        total_nfe += nfe
+    assert sol.stats.row_nfe_forward == total_nfe  # rows stop when their last time is reached
+    assert sol.stats.n_rows == 6
+    assert sol.stats.nfe_forward < sol.stats.row_nfe_forward  # a call evaluates many rows
+
+
+def test_tuple_state_controls_each_row_by_its_largest_part():
+    """(path, running integral): per row, torchdiffeq's mixed norm, so its steps and outputs."""
+    field = IntegralField(_field(), torch.nn.Linear(3, 2).double())
+    z0, times, lengths = _rows()
+    state = (z0, torch.zeros(6, 2, dtype=f64))
+    cfg = SolverConfig(rtol=1e-4, atol=1e-6)
+    z, integral = solve_rows(field, state, times, cfg, lengths=lengths).ys
+    assert z.shape == (6, 7, 3)
+    assert integral.shape == (6, 7, 2)
+    for r in (0, 1, 3):
+        n = int(lengths[r])
+        ref, _ = _alone(
+            lambda t, s: field(t.reshape(1), s),
+            (z0[r : r + 1], torch.zeros(1, 2, dtype=f64)),
+            torch.zeros((), dtype=f64),
+            times[r, :n],
+            cfg.rtol,
+            cfg.atol,
+        )
+        torch.testing.assert_close(z[r, :n], ref[0], rtol=0, atol=1e-12)
+        torch.testing.assert_close(integral[r, :n], ref[1], rtol=0, atol=1e-12)
+
+
+def test_a_row_does_not_depend_on_its_batch_mates():
+    field = _field()
+    z0, times, _lengths = _rows()
+    g = torch.Generator().manual_seed(5)
+    others = torch.randn(40, 3, dtype=f64, generator=g) * 3
+    other_times = torch.sort(torch.rand(40, 7, generator=g, dtype=f64) * 10, dim=1).values
+    alone = solve_rows(field, z0[:1], times[:1]).ys
+    together = solve_rows(
+        field, torch.cat([others, z0[:1]]), torch.cat([other_times, times[:1]])
+    ).ys
+    torch.testing.assert_close(together[-1], alone[0], rtol=1e-13, atol=0)
+
+
+def test_padding_never_reaches_values_or_gradients():
+    """Whatever sits past a row's length (NaN here) changes nothing, forward or backward."""
+    field = _field()
+    z0, times, lengths = _rows()
+    garbage = times.clone()
+    for r in range(6):
+        garbage[r, int(lengths[r]) :] = float("nan")
+    z = z0.clone().requires_grad_(True)
+    ys = solve_rows(field, z, garbage, lengths=lengths).ys
+    ys.square().sum().backward()
+    torch.testing.assert_close(ys, solve_rows(field, z0, times, lengths=lengths).ys)
+    assert bool(torch.isfinite(z.grad).all())
+
+
+def test_start_times_and_directions_are_per_row():
+    A = stable_matrix(2)
+    z0 = torch.randn(3, 2, dtype=f64, generator=torch.Generator().manual_seed(0))
+    t0 = torch.tensor([0.0, 1.0, -2.0], dtype=f64)
+    times = torch.stack(
+        [torch.linspace(0.1, 2, 5), torch.linspace(0.5, -1, 5), torch.linspace(-1.5, 0, 5)]
+    ).to(f64)
+    ys = solve_rows(LinearField(A), z0, times, SolverConfig(rtol=1e-10, atol=1e-12), t0=t0).ys
+    for r in range(3):
+        grid = torch.cat([t0[r : r + 1], times[r]])
+        exact = linear_solution(A, z0[r : r + 1], grid)[0, 1:]
+        torch.testing.assert_close(ys[r].detach(), exact, rtol=0, atol=1e-8)
+
+
+def test_finished_rows_stop_costing_evaluations():
+    field = _field()
+    z0 = torch.randn(10, 3, dtype=f64, generator=torch.Generator().manual_seed(0))
+    times = torch.full((10, 1), 0.05, dtype=f64)
+    times[0] = 30.0  # one long row
+    stats = solve_rows(field, z0, times).stats
+    alone = [solve_rows(field, z0[r : r + 1], times[r : r + 1]).stats for r in range(10)]
+    # each row costs what it costs alone; the calls are those of the longest row
+    assert stats.row_nfe_forward == sum(s.row_nfe_forward for s in alone)
+    assert stats.nfe_forward == alone[0].nfe_forward
+    assert stats.row_nfe_forward < 0.5 * stats.nfe_forward * 10
+
+
+@pytest.mark.parametrize("method", ["euler", "midpoint", "heun2", "heun3", "rk4"])
+def test_fixed_steps_are_torchdiffeqs_on_the_grid(method):
+    """At grid times the per-row fixed-step solve is torchdiffeq's, row by row."""
+    field = _field()
+    z0 = torch.randn(3, 3, dtype=f64, generator=torch.Generator().manual_seed(0))
+    times = torch.tensor([[0.2, 0.5, 1.0], [-0.1, -0.4, -0.4], [0.3, 0.3, 0.3]], dtype=f64)
+    cfg = SolverConfig(method, step_size=0.1)
+    ys = solve_rows(field, z0, times, cfg).ys
+    for r in range(3):
+        end = float(times[r, -1])
+        grid = torch.arange(0, round(abs(end) / 0.1) + 1, dtype=f64) * 0.1 * (1 if end > 0 else -1)
+        ref = torchdiffeq.odeint(field, z0[r : r + 1], grid, method=method)[:, 0]
+        for j in range(3):
+            k = round(abs(float(times[r, j])) / 0.1)
+            torch.testing.assert_close(ys[r, j], ref[k], rtol=0, atol=1e-12)
+
+
+def test_fixed_step_results_do_not_depend_on_the_requested_times():
+    """x(3) with times [0, 3] equals x(3) on a 200-point grid; both within rk4's own error."""
+    A = stable_matrix(2) * 3
+    z0 = torch.ones(1, 2, dtype=f64)
+    cfg = SolverConfig("rk4")  # the default step
+    few = solve_rows(LinearField(A), z0, torch.tensor([[0.0, 3.0]], dtype=f64), cfg).ys
+    grid = torch.linspace(0, 3, 200, dtype=f64)
+    many = solve_rows(LinearField(A), z0, grid[None], cfg).ys
+    torch.testing.assert_close(few[0, -1], many[0, -1], rtol=0, atol=1e-13)
+    exact = linear_solution(A, z0, grid)[0]
+    # rk4 at h = 0.05 on eigenvalues of size ~3: its error, and the Hermite reads in between
+    torch.testing.assert_close(many[0].detach(), exact, rtol=0, atol=1e-4)
+    # the whole-trajectory solve also steps on its own grid: the same value at t = 3
+    for times in (torch.tensor([0.0, 3.0], dtype=f64), grid):
+        x3 = solve(LinearField(A), z0, times, cfg).ys[0, -1]
+        torch.testing.assert_close(x3, few[0, -1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_gradients_pass_gradcheck(method):
+    """float64 gradcheck through the whole solve: initial states and the field's parameters.
+
+    Tight tolerances make the adaptive steps (chosen without gradient) a negligible function
+    of the inputs, so finite differences see the same derivative.
+    """
+    times = torch.tensor([[0.3, 0.9], [-0.2, -0.5]], dtype=f64)
+    cfg = (
+        SolverConfig(method, rtol=1e-12, atol=1e-12)
+        if method == "dopri5"
+        else SolverConfig(method, step_size=0.1)
+    )
+
+    def fn(z0, A, b):
+        def field(t, z):
+            return torch.tanh(z @ A.T) + b * t[:, None]
+
+        return solve_rows(field, z0, times, cfg).ys
+
+    g = torch.Generator().manual_seed(0)
+    inputs = (
+        torch.randn(2, 2, dtype=f64, generator=g).requires_grad_(),
+        torch.randn(2, 2, dtype=f64, generator=g).requires_grad_(),
+        torch.randn(2, dtype=f64, generator=g).requires_grad_(),
+    )
+    assert torch.autograd.gradcheck(fn, inputs)
+
+
+def test_gradients_match_torchdiffeq_row_by_row():
+    field = _field()
+    z0, times, lengths = _rows()
+    cfg = SolverConfig(rtol=1e-7, atol=1e-9)
+
+    def grads(use_rows):
+        z = z0.clone().requires_grad_(True)
+        field.zero_grad()
+        if use_rows:
+            loss = solve_rows(field, z, times, cfg, lengths=lengths).ys.square().sum()
+        else:
+            loss = 0.0
+            for r in range(6):
+                n = int(lengths[r])
+                if n:
+                    (ys,), _ = _alone(
+                        field,
+                        z[r : r + 1],
+                        torch.zeros((), dtype=f64),
+                        times[r, :n],
+                        cfg.rtol,
+                        cfg.atol,
+                    )
+                    loss = loss + ys.square().sum()
+        loss.backward()
+        return [z.grad, *(p.grad.clone() for p in field.parameters())]
+
+    for ours, theirs in zip(grads(True), grads(False), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("config", [SolverConfig("dopri8"), SolverConfig(adjoint=True)])
+def test_methods_without_a_native_row_solver_solve_each_row_alone(config):
+    field = _field()
+    z0, times, lengths = _rows()
+    z = z0.clone().requires_grad_(True)
+    sol = solve_rows(field, z, times, config, lengths=lengths)
+    for r in (0, 1, 3):
+        n = int(lengths[r])
+        grid = torch.cat([torch.zeros(1, dtype=f64), times[r, :n].unique()])
+        if r == 1:
+            grid = torch.cat([torch.zeros(1, dtype=f64), times[r, :n].unique().flip(0)])
+        ref = solve(field, z0[r : r + 1], grid, config).ys[0, 1:]
+        wanted = {float(t): k for k, t in enumerate(grid[1:])}
+        for j in range(n):
+            if float(times[r, j]) != 0:
+                torch.testing.assert_close(
+                    sol.ys[r, j], ref[wanted[float(times[r, j])]], rtol=0, atol=1e-12
+                )
+    sol.ys.sum().backward()
+    assert z.grad is not None
+    assert bool(torch.isfinite(z.grad).all())
+    assert sol.stats.row_nfe_forward == sol.stats.nfe_forward > 0
+    if config.adjoint:
+        assert sol.stats.nfe_backward > 0  # pooled over the rows' adjoint solves
+
+
+def test_step_limit_raises_a_solver_error():
+    with pytest.raises(SolverError, match=r"max_num_steps=5 steps .*Fixes"):
+        solve_rows(
+            _field(),
+            torch.ones(2, 3, dtype=f64),
+            torch.tensor([[1.0], [30.0]], dtype=f64),
+            SolverConfig(rtol=1e-10, atol=1e-12, max_num_steps=5),
+        )
+    with pytest.raises(SolverError, match=r"step_size=0.001 .* needs 30000 steps"):
+        solve_rows(
+            _field(),
+            torch.ones(1, 3, dtype=f64),
+            torch.tensor([[30.0]], dtype=f64),
+            SolverConfig("rk4", step_size=1e-3),
+        )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_a_field_turning_non_finite_ends_in_a_solver_error(method):
+    def field(t, z):
+        return torch.where(t[:, None] > 0.5, torch.full_like(z, float("inf")), -z)
+
+    with pytest.raises(SolverError, match=r"(max_num_steps=50|underflow|non-finite).*Fixes"):
+        solve_rows(
+            field,
+            torch.ones(2, 2, dtype=f64),
+            torch.tensor([[1.0], [0.2]], dtype=f64),
+            SolverConfig(method, max_num_steps=50),
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"z0": torch.ones(2, 3, 1)}, ValueError, r"`z0` must be \(rows, d\)"),
+        ({"times": torch.ones(3, 2)}, ValueError, r"`times` must be a \(rows, n_times\) tensor"),
+        (
+            {"times": torch.tensor([[0.5, -0.5], [1.0, 2.0]])},
+            ValueError,
+            r"row 0 has times both before and after t0=0",
+        ),
+        (
+            {"times": torch.tensor([[0.5, 0.4], [1.0, 2.0]])},
+            ValueError,
+            r"move away from its start monotonically \(sort them\); row 0 has 0.4 after 0.5",
+        ),
+        ({"lengths": torch.tensor([3, 1])}, ValueError, r"`lengths` must lie in \[0, 2\]"),
+        ({"lengths": torch.tensor([1.0, 1.0])}, TypeError, r"`lengths` must be an integer"),
+        ({"t0": torch.zeros(3)}, ValueError, r"`t0` must be a \(2,\) tensor"),
+        ({"config": {"method": "rk4"}}, TypeError, r"`config` must be a SolverConfig"),
+    ],
+)
+def test_malformed_input_is_refused(kwargs, error, match):
+    args = {"z0": torch.ones(2, 3), "times": torch.tensor([[0.5, 1.0], [1.0, 2.0]])} | kwargs
+    z0, times = args.pop("z0"), args.pop("times")
+    with pytest.raises(error, match=match):
+        solve_rows(lambda t, z: -z, z0, times, **args)
