@@ -192,9 +192,9 @@ class Predictor:
         Yields ``(rows, times, block)``: the series of the block, the per-series times to use
         (``user_times`` itself, or for a block of one series' times a copy with that series'
         entry cut to the block), and the block's number within its series (0 unless the
-        series is cut). A block's bytes count every sample × series × time × (latent state of
-        the solve, which runs on the union of the block's times, + ``width`` user-unit values
-        held per feature; default ~5, the draws, noise and quantiles).
+        series is cut). A block's bytes count every sample × series × time × (the solve's
+        latent states, ~5 per output time, + ``width`` user-unit values held per feature;
+        default ~5, the draws, noise and quantiles).
         """
         model = self.module.model
         width = width or 5 * model.n_features
@@ -202,9 +202,13 @@ class Predictor:
         n_series = len(user_times)
         max_t = max(t.size for t in user_times)
 
+        # The decoder solves each series at its own times (memory within ~5x its output);
+        # only the adjoint keeps one solve on the union of a block's times.
+        adjoint = model.decoder.solver.adjoint
+
         def cost(size: int, n_times: int) -> int:
-            union = size * n_times
-            return n_samples * size * (union * latent * 4 + n_times * width * 8)
+            solved = size * n_times if adjoint else n_times
+            return n_samples * size * (solved * latent * 4 * 5 + n_times * width * 8)
 
         size = min(_MAX_SERIES_PER_CHUNK, n_series)
         while size > 1 and cost(size, max_t) > self.memory_budget:
