@@ -7,6 +7,8 @@ Subcommands:
   (dotted overrides work), then the fitted model saved to ``--out`` for predict/sample.
 - ``latentode predict --model DIR --data FILE --times ... --out FILE``: posterior mean and
   quantiles on a CSV or Parquet table; ``latentode sample --model DIR --times ... --out FILE``.
+  With ``--chunk-series N``, and always for a folder of Parquet files, both read ``--data``
+  and write ``--out`` N whole series at a time (:mod:`latentode.data.streaming`).
 - ``latentode evaluate --model DIR --data FILE [--task extrapolation]``: the model against
   simple per-series baselines on held-out points (:func:`latentode.evaluate.compare`).
 
@@ -422,21 +424,29 @@ def _predict(args: argparse.Namespace) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         raise SystemExit(f"latentode predict: --out: {err}") from None
     model = _load_model(args.model)
-    try:
-        df = _read_data(model, args.data)
-        pred = model.predict(
+    times = _parse_times(args.times)
+
+    def predict(df):
+        return model.predict(
             df,
-            times=_parse_times(args.times),
+            times=times,
             horizon=args.horizon,
             horizon_points=args.horizon_points,
             quantiles=args.quantiles,
             num_samples=args.num_samples,
             interval=args.interval,
         )
-        write_table(pred, args.out, overwrite=args.overwrite)
+
+    try:
+        if _streams(args):
+            rows, note = _stream("predict", model, args, predict)
+        else:
+            pred = predict(_read_data(model, args.data))
+            write_table(pred, args.out, overwrite=args.overwrite)
+            rows, note = len(pred), ""
     except _user_errors() as err:
         raise SystemExit(f"latentode predict: {err}") from None
-    print(f"wrote {len(pred)} rows to {args.out}")
+    print(f"wrote {rows} rows{note} to {args.out}")
     return 0
 
 
@@ -448,18 +458,92 @@ def _sample(args: argparse.Namespace) -> int:
         check_output_path(args.out, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         raise SystemExit(f"latentode sample: --out: {err}") from None
+    if args.data is None and args.chunk_series is not None:
+        raise SystemExit("latentode sample: --chunk-series reads --data in chunks; give --data")
     model = _load_model(args.model)
-    try:
-        df = None if args.data is None else _read_data(model, args.data)
-        times = _parse_times(args.times)
-        samples = model.sample(
+    times = _parse_times(args.times)
+
+    def sample(df):
+        return model.sample(
             args.n_samples, times, df=df, random_state=args.seed, noise=not args.no_noise
         )
-        write_table(samples, args.out, overwrite=args.overwrite)
+
+    try:
+        if args.data is not None and _streams(args):
+            rows, note = _stream("sample", model, args, sample, keys=("sample",))
+        else:
+            samples = sample(None if args.data is None else _read_data(model, args.data))
+            write_table(samples, args.out, overwrite=args.overwrite)
+            rows, note = len(samples), ""
     except _user_errors() as err:
         raise SystemExit(f"latentode sample: {err}") from None
-    print(f"wrote {len(samples)} rows ({args.n_samples} samples) to {args.out}")
+    print(f"wrote {rows} rows ({args.n_samples} samples{note}) to {args.out}")
     return 0
+
+
+_CHUNK_SERIES = 1000  # series per chunk when --data is a Parquet folder and no --chunk-series
+
+
+def _streams(args: argparse.Namespace) -> bool:
+    """Whether --data is read a chunk of whole series at a time: with --chunk-series, and
+    always for a folder (a Parquet dataset, which has no one-piece reader)."""
+    return args.chunk_series is not None or Path(args.data).is_dir()
+
+
+def _stream(command: str, model, args: argparse.Namespace, compute, keys=()) -> tuple[int, str]:
+    """``compute`` on each chunk of whole series of ``--data``, appended to ``--out``.
+
+    Memory holds one chunk, its results and the ids read so far. Each chunk's rows come out
+    with its series in the order they appear in the file (then by ``keys`` first: ``sample``),
+    so the whole output follows the file's order. A progress line per chunk goes to stderr
+    unless --quiet. Returns the rows written and a note for the summary line.
+    """
+    from latentode.data.streaming import TableWriter, iter_series_chunks
+
+    fmt = model.format_
+    chunks = iter_series_chunks(
+        args.data,
+        id_col=fmt.id_col,
+        time_col=fmt.time_col,
+        n_series=args.chunk_series or _CHUNK_SERIES,
+        columns=[fmt.id_col, fmt.time_col, *fmt.value_cols],
+        parse_dates=True if fmt.time_kind == "datetime" else None,
+    )
+    start = time.perf_counter()
+    n_series = n_chunks = 0
+    with TableWriter(args.out, overwrite=args.overwrite) as out:
+        for chunk in chunks:
+            ids = chunk.frame[fmt.id_col]
+            try:
+                result = compute(chunk.frame)
+            except _user_errors() as err:  # where in the file, then what
+                raise SystemExit(f"latentode {command}: in {chunk.span}: {err}") from None
+            out.write(_in_file_order(result, ids, fmt.id_col, keys))
+            n_chunks, n_series = chunk.number, chunk.series_before + ids.nunique()
+            if not args.quiet:
+                print(
+                    f"latentode {command}: chunk {chunk.number}: {len(chunk.frame):,} rows of "
+                    f"{n_series - chunk.series_before:,} series ({chunk.span}) -> "
+                    f"{len(result):,} rows; {n_series:,} series in "
+                    f"{time.perf_counter() - start:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    plural = "s" if n_chunks > 1 else ""
+    return out.rows, f", {n_series} series in {n_chunks} chunk{plural}"
+
+
+def _in_file_order(result, ids, id_col: str, keys: Sequence[str]):
+    """``result`` with its series in their order in ``ids`` (first appearance), after
+    ``keys``; rows of one series keep their order."""
+    import numpy as np
+    import pandas as pd
+
+    position = pd.Index(pd.unique(ids)).get_indexer(result[id_col])  # (rows,)
+    order = np.lexsort(
+        (np.arange(len(result)), position, *[result[k].to_numpy() for k in reversed(keys)])
+    )
+    return result.iloc[order].reset_index(drop=True)
 
 
 def _quantile_list(text: str) -> list[float]:
@@ -568,7 +652,11 @@ def _add_file_commands(commands) -> None:
         description="Condition on the series in --data and predict at --times or --horizon.",
     )
     predict.add_argument("--model", required=True, help="folder written by fit or save()")
-    predict.add_argument("--data", required=True, help="long table (.csv or .parquet)")
+    predict.add_argument(
+        "--data",
+        required=True,
+        help="long table (.csv or .parquet), or a folder of .parquet files (read in chunks)",
+    )
     predict.add_argument(
         "--times",
         nargs="+",
@@ -594,6 +682,7 @@ def _add_file_commands(commands) -> None:
     )
     predict.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_streaming(predict)
     sample = commands.add_parser(
         "sample",
         help="draw new series (or posterior paths given --data) from a saved model",
@@ -608,7 +697,10 @@ def _add_file_commands(commands) -> None:
         "dates or durations",
     )
     sample.add_argument("--n-samples", type=_positive_int, default=10, help="default 10")
-    sample.add_argument("--data", help="condition on these series (.csv or .parquet)")
+    sample.add_argument(
+        "--data",
+        help="condition on these series (.csv or .parquet, or a folder of .parquet files)",
+    )
     sample.add_argument("--seed", type=int, default=0, help="default 0")
     sample.add_argument(
         "--no-noise",
@@ -617,6 +709,21 @@ def _add_file_commands(commands) -> None:
     )
     sample.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     sample.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_streaming(sample)
+
+
+def _add_streaming(command) -> None:
+    command.add_argument(
+        "--chunk-series",
+        type=_positive_int,
+        metavar="N",
+        help="read --data and write --out N whole series at a time, in bounded memory; the "
+        "rows of each series must be contiguous (default for a folder: "
+        f"{_CHUNK_SERIES}; a file is read whole without it)",
+    )
+    command.add_argument(
+        "--quiet", action="store_true", help="no progress line per chunk on stderr"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

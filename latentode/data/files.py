@@ -17,9 +17,10 @@ Files carry text, not types, so two columns are read by rule, not by pandas' gue
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -109,30 +110,11 @@ def read_table(
     suffix = _suffix(path)
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {str(path)!r}")
-    try:
+    with table_errors(path):
         frame = _read_csv(path, id_col) if suffix == ".csv" else pd.read_parquet(path)
-    except ImportError as err:
-        raise ImportError(
-            f"reading Parquet needs pyarrow; install it with: pip install 'latentode[cli]' ({err})"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as "
-            "UTF-8, e.g. df.to_csv(path, encoding='utf-8')"
-        ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as err:
-        raise ValueError(f"{str(path)!r} is not a readable {suffix[1:]} table: {err}") from None
-    # a CSV's header is line 1, so row i is line i + 2 (what an editor shows)
-    line = (lambda i: f"row {i} (line {i + 2})") if suffix == ".csv" else (lambda i: f"row {i}")
+    line = csv_line if suffix == ".csv" else (lambda i: f"row {i}")
     if id_col is not None and id_col in frame.columns:
-        missing = frame[id_col].isna().to_numpy()
-        if missing.any():
-            first = line(int(missing.argmax()))
-            raise ValueError(
-                f"id column {id_col!r} of {str(path)!r} must name a series on every row; "
-                f"{int(missing.sum())} row(s) have none, the first at {first}; "
-                "fill in their ids or delete those rows"
-            )
+        refuse_missing_ids(frame[id_col], id_col, path, line)
     if time_col is not None and time_col in frame.columns and parse_dates is not False:
         frame[time_col] = parse_time_text(
             frame[time_col],
@@ -143,18 +125,76 @@ def read_table(
     return frame
 
 
-def _read_csv(path: Path, id_col: str | None) -> pd.DataFrame:
-    """A CSV with ``id_col`` (when the header has it) as verbatim text; ``""`` = missing."""
+def csv_line(i: int) -> str:
+    """Where row ``i`` of a CSV is: its header is line 1, so row i is line i + 2 (what an
+    editor shows)."""
+    return f"row {i} (line {i + 2})"
+
+
+@contextlib.contextmanager
+def table_errors(path: Path) -> Iterator[None]:
+    """Reading ``path`` (a table file, or a Parquet folder): what pandas and pyarrow raise
+    about the file becomes a ValueError (an ImportError for a missing pyarrow) that names it
+    and the fix."""
+    kind = "parquet" if path.is_dir() else path.suffix.lower()[1:]
+    try:
+        yield
+    except ImportError as err:
+        raise ImportError(
+            f"reading Parquet needs pyarrow; install it with: pip install 'latentode[cli]' ({err})"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as "
+            "UTF-8, e.g. df.to_csv(path, encoding='utf-8')"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as err:
+        # pyarrow's ArrowInvalid (a file that is not Parquet) is a ValueError, and passes
+        raise ValueError(f"{str(path)!r} is not a readable {kind} table: {err}") from None
+
+
+def refuse_missing_ids(
+    ids: pd.Series,
+    id_col: str,
+    path: Path,
+    where: Callable[[int], str],
+    offset: int = 0,
+    *,
+    counted: bool = True,
+) -> None:
+    """Raise when a row of ``ids`` (rows ``offset`` on of ``path``) names no series; the
+    message counts them when ``ids`` is the whole column (``counted``)."""
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        first = where(offset + int(missing.argmax()))
+        how_many = f"{int(missing.sum())} row(s)" if counted else "row(s)"
+        raise ValueError(
+            f"id column {id_col!r} of {str(path)!r} must name a series on every row; "
+            f"{how_many} have none, the first at {first}; fill in their ids or delete those rows"
+        )
+
+
+def csv_options(path: Path, id_col: str | None) -> dict:
+    """``pandas.read_csv`` options that read ``id_col`` (when the header has it) as verbatim
+    text, ``""`` alone being a missing id, and every other column with pandas' NA strings."""
     if id_col is None:
-        return pd.read_csv(path, encoding="utf-8")
+        return {"encoding": "utf-8"}
     header = pd.read_csv(path, encoding="utf-8", nrows=0).columns
     if id_col not in header:
-        return pd.read_csv(path, encoding="utf-8")  # the layer that needs it names the column
+        return {"encoding": "utf-8"}  # the layer that needs it names the column
     na_values = {c: list(_NA_TEXT) for c in header}
     na_values[id_col] = [""]
-    return pd.read_csv(
-        path, encoding="utf-8", dtype={id_col: str}, keep_default_na=False, na_values=na_values
-    )
+    return {
+        "encoding": "utf-8",
+        "dtype": {id_col: str},
+        "keep_default_na": False,
+        "na_values": na_values,
+    }
+
+
+def _read_csv(path: Path, id_col: str | None) -> pd.DataFrame:
+    """A CSV with ``id_col`` (when the header has it) as verbatim text; ``""`` = missing."""
+    return pd.read_csv(path, **csv_options(path, id_col))
 
 
 def parse_time_text(
