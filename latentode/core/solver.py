@@ -23,12 +23,14 @@ __all__ = [
     "ADAPTIVE_METHODS",
     "DEFAULT_STEP_SIZE",
     "FIXED_METHODS",
+    "IMPLEMENTATIONS",
     "METHODS",
     "ODESolution",
     "SolveStats",
     "SolverConfig",
     "SolverError",
     "State",
+    "implementation_for",
     "solve",
 ]
 
@@ -238,11 +240,13 @@ class ODESolution:
             ``(n_times, d)``. A tuple state gives a tuple of such tensors.
         times: ``(n_times,)`` the output times, as solved.
         stats: Evaluation and step counts (see :class:`SolveStats`).
+        implementation: The name, in :data:`IMPLEMENTATIONS`, of what solved it.
     """
 
     ys: State
     times: torch.Tensor
     stats: SolveStats = field(default_factory=SolveStats)
+    implementation: str = "torchdiffeq"
 
 
 class _Monitored(nn.Module):
@@ -410,19 +414,84 @@ def _options(config: SolverConfig) -> dict[str, Any]:
     return {"grid_constructor": _grid_constructor(config.fixed_step)}
 
 
-def _uses_native_dopri5(config: SolverConfig, z0: State, times: torch.Tensor) -> bool:
-    """Whether :func:`dopri5_solve` can stand in for torchdiffeq's dopri5 in this solve.
+def _native_dopri5(monitored: _Monitored, z0: State, times: torch.Tensor, config: SolverConfig):
+    run = dopri5_solve_tuple if isinstance(z0, tuple) else dopri5_solve
+    return run(
+        monitored,
+        z0,
+        times.tolist(),
+        rtol=config.rtol,
+        atol=config.atol,
+        on_step=monitored.callback_step,
+    )  # already batch-first
 
-    It covers direct differentiation of a tensor state or a tuple of them (the decoder's
-    cases, with and without a compensator). The adjoint needs torchdiffeq's backward solve, and
-    times that carry gradients its differentiable step grid.
+
+def _torchdiffeq(monitored: _Monitored, z0: State, times: torch.Tensor, config: SolverConfig):
+    ys = torchdiffeq.odeint(
+        monitored,
+        z0,
+        times,
+        rtol=config.rtol,
+        atol=config.atol,
+        method=config.method,
+        options=_options(config),
+    )
+    return _map_state(_batch_first, ys)
+
+
+def _torchdiffeq_adjoint(
+    monitored: _Monitored, z0: State, times: torch.Tensor, config: SolverConfig
+):
+    adjoint_options = _options(config.replace(method=config.backward_method))
+    if config.adjoint_seminorm:
+        adjoint_options["norm"] = "seminorm"
+    ys = torchdiffeq.odeint_adjoint(
+        monitored,
+        z0,
+        times,
+        rtol=config.rtol,
+        atol=config.atol,
+        method=config.method,
+        options=_options(config),
+        adjoint_method=config.backward_method,
+        adjoint_rtol=config.adjoint_rtol,
+        adjoint_atol=config.adjoint_atol,
+        adjoint_options=adjoint_options,
+    )
+    return _map_state(_batch_first, ys)
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Any, State, torch.Tensor, SolverConfig], State]] = {
+    "native-dopri5": _native_dopri5,
+    "torchdiffeq": _torchdiffeq,
+    "torchdiffeq-adjoint": _torchdiffeq_adjoint,
+}
+"""What can run a :func:`solve`, by name; :func:`implementation_for` picks one per solve.
+
+(The decoder's per-row solves have their own registry, :data:`~latentode.core.rowwise.ROW_METHODS`.)
+"""
+
+
+def implementation_for(config: SolverConfig, z0: State, times: torch.Tensor) -> str:
+    """The one rule choosing the :data:`IMPLEMENTATIONS` entry that runs a solve.
+
+    - ``adjoint=True``: torchdiffeq's adjoint (its backward solve is what the adjoint is);
+    - ``method="dopri5"``, differentiated directly, with times that carry no gradient: the
+      native Dormand–Prince (same steps as torchdiffeq's, its dense output one matrix
+      product per step);
+    - everything else: torchdiffeq.
+
+    The chosen name is reported as :attr:`ODESolution.implementation`.
     """
-    return (
+    if config.adjoint:
+        return "torchdiffeq-adjoint"
+    if (
         config.method == "dopri5"
-        and not config.adjoint
         and (isinstance(z0, tuple) or z0.ndim >= 1)
         and not times.requires_grad
-    )
+    ):
+        return "native-dopri5"
+    return "torchdiffeq"
 
 
 def solve(
@@ -493,44 +562,13 @@ def solve(
                 "or max_num_steps"
             )
 
-    # dispatch
+    # dispatch: one registry, one rule (implementation_for)
     monitored = _Monitored(field, stats, config, span)
-    common = {
-        "rtol": config.rtol,
-        "atol": config.atol,
-        "method": config.method,
-        "options": _options(config),
-    }
+    name = implementation_for(config, z0, times)
 
     # compute
-    native = _uses_native_dopri5(config, z0, times)
     try:
-        if native:
-            native_solve = dopri5_solve_tuple if isinstance(z0, tuple) else dopri5_solve
-            ys = native_solve(
-                monitored,
-                z0,
-                times.tolist(),
-                rtol=config.rtol,
-                atol=config.atol,
-                on_step=monitored.callback_step,
-            )
-        elif config.adjoint:
-            adjoint_options = _options(config.replace(method=config.backward_method))
-            if config.adjoint_seminorm:
-                adjoint_options["norm"] = "seminorm"
-            ys = torchdiffeq.odeint_adjoint(
-                monitored,
-                z0,
-                times,
-                **common,
-                adjoint_method=config.backward_method,
-                adjoint_rtol=config.adjoint_rtol,
-                adjoint_atol=config.adjoint_atol,
-                adjoint_options=adjoint_options,
-            )
-        else:
-            ys = torchdiffeq.odeint(monitored, z0, times, **common)
+        ys = IMPLEMENTATIONS[name](monitored, z0, times, config)
     # torchdiffeq signals step underflow and its own limits by assert, the native solver by
     # FloatingPointError
     except (AssertionError, FloatingPointError) as err:
@@ -543,12 +581,10 @@ def solve(
         monitored.in_backward = True  # any later evaluation belongs to the backward pass
 
     # format
-    if not native:
-        ys = _map_state(_batch_first, ys)
     if not _all_finite(ys):
         raise SolverError(
             f"the ODE solution contains NaN or inf (method={config.method!r}, "
             f"step_size={config.fixed_step}) over t in [{span[0]:g}, {span[1]:g}]: the vector "
             f"field is exploding. {_FIXES}"
         )
-    return ODESolution(ys, times, stats)
+    return ODESolution(ys, times, stats, implementation=name)

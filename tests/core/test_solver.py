@@ -400,3 +400,40 @@ def test_bad_config_and_field_types():
         solve(3, torch.ones(1), [0.0, 1.0])
     with pytest.raises(TypeError, match=r"with adjoint=True, `field` must be an nn.Module"):
         solve(lambda t, z: z, torch.ones(1), [0.0, 1.0], SolverConfig(adjoint=True))
+
+
+@pytest.mark.parametrize(
+    ("config", "times_grad", "expected"),
+    [
+        (SolverConfig(), False, "native-dopri5"),
+        (SolverConfig(), True, "torchdiffeq"),
+        (SolverConfig(adjoint=True), False, "torchdiffeq-adjoint"),
+        (SolverConfig(method="bosh3"), False, "torchdiffeq"),
+        (SolverConfig(method="rk4"), False, "torchdiffeq"),
+    ],
+    ids=["dopri5", "dopri5, times with gradients", "adjoint", "bosh3", "rk4"],
+)
+def test_one_registry_names_what_runs_each_solve(config, times_grad, expected):
+    """No hidden switch: the rule is implementation_for, and every solve says what ran it."""
+    from latentode.core.solver import IMPLEMENTATIONS, implementation_for
+
+    field = torch.nn.Linear(2, 2).double()
+    times = torch.linspace(0.0, 1.0, 4, dtype=torch.float64).requires_grad_(times_grad)
+    z0 = torch.ones(3, 2, dtype=torch.float64)
+    assert implementation_for(config, z0, times) == expected
+    assert expected in IMPLEMENTATIONS
+    solution = (
+        solve(lambda t, z: field(z), z0, times, config)
+        if not config.adjoint
+        else solve(_Module(field), z0, times, config)
+    )
+    assert solution.implementation == expected
+
+
+class _Module(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, t, z):
+        return self.inner(z)
