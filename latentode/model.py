@@ -39,6 +39,72 @@ class ModelOutput:
     mean: torch.Tensor
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """One solve of a target batch, as the likelihood terms read it.
+
+    Attributes:
+        target: The target batch.
+        z: ``(..., batch, n_solve, latent)`` the path at the solve times: the target's own
+            times first (``target.max_obs`` of them), then the terms' extra times.
+        curves: ``(..., batch, max_obs, n_features)`` level-shifted observation means at the
+            target's own times.
+        integral: ``(..., batch, n_solve, k)`` the integrals of the terms' integrands along the
+            path (None when no term has one).
+    """
+
+    target: IrregularBatch
+    z: torch.Tensor
+    curves: torch.Tensor
+    integral: torch.Tensor | None
+
+
+class ObservationTerm:
+    """The values' log-likelihood under the Gaussian head: no extra times, no integral."""
+
+    name = "values"
+    integrand: nn.Module | None = None
+    weight = 1.0
+
+    def __init__(self, head: GaussianHead) -> None:
+        self.head = head
+
+    def extra_times(self, target: IrregularBatch) -> tuple[torch.Tensor | None, Any]:
+        return None, None
+
+    def log_likelihood(self, decoded: Decoded, extra: Any) -> torch.Tensor:
+        """``(..., batch)``."""
+        t = decoded.target
+        return self.head.log_likelihood(decoded.curves, t.values, t.mask)
+
+
+class EventTerm:
+    """The events' log-likelihood, ``Σ log λ(t_i) − ∫ λ dt``, weighted.
+
+    Its extra times are the target's events (none when each feature's observation times are
+    its events); its integrand, the intensity, rides along the path, so the compensator comes
+    from the same solve.
+    """
+
+    name = "events"
+
+    def __init__(self, poisson: PoissonHead, weight: float) -> None:
+        self.integrand = poisson
+        self.weight = weight
+
+    def extra_times(self, target: IrregularBatch) -> tuple[torch.Tensor | None, Any]:
+        times, counts = event_counts(self.integrand, target)
+        return times[:, target.max_obs :], counts
+
+    def log_likelihood(self, decoded: Decoded, counts: Any) -> torch.Tensor:
+        """``(..., batch)``, unweighted (the loss applies :attr:`weight`)."""
+        n_obs, n = decoded.target.max_obs, counts.shape[1]
+        z, integral = decoded.z[..., :n, :], decoded.integral[..., :n, :]
+        # padding repeats a series' last time, so position n_obs - 1 is its window's end
+        compensator = integral[..., n_obs - 1, :] - integral[..., 0, :]  # (..., batch, kinds)
+        return poisson_log_likelihood(self.integrand.log_intensity(z), counts, compensator)
+
+
 class LatentODEModel(nn.Module):
     """A latent ODE (Rubanova et al. 2019): q(z0 | x) by an encoder, z(t) by a Neural ODE.
 
@@ -116,6 +182,12 @@ class LatentODEModel(nn.Module):
         )
         self.latent_dim = latent_dim
         self.n_features = n_features
+        # The likelihood terms, one interface (extra_times, integrand, log_likelihood): the
+        # loss sums them, so it has no branch per head. A plain list, not registered: the heads
+        # are registered as `head` and `poisson`, the names saved models carry.
+        self.terms: list[ObservationTerm | EventTerm] = [ObservationTerm(self.head)]
+        if self.poisson is not None:
+            self.terms.append(EventTerm(self.poisson, self.event_weight))
 
     @staticmethod
     def _draw(
@@ -182,31 +254,41 @@ class LatentODEModel(nn.Module):
         time) add ``event_weight`` times their log-likelihood; their times are output times of
         the decoder's one solve, which also carries the compensator ``∫ λ dt``.
         """
-        if self.poisson is None:
-            out = self(cond, target.times, n_samples=n_samples, generator=generator)
-            log_lik = self.head.log_likelihood(out.mean, target.values, target.mask)  # (K, B)
-            event_ll = None
+        if target.times.shape[0] != cond.batch_size:
+            raise ValueError(
+                f"`target_times` covers {target.times.shape[0]} series, `cond` "
+                f"{cond.batch_size}; give one row of target times per conditioning series"
+            )
+        q, anchor = self.encode(cond)
+        z0 = self._draw(q.loc, q.scale, n_samples, generator)
+        extras = [term.extra_times(target) for term in self.terms]
+        times = torch.cat(
+            [target.times, *(t.to(target.times.dtype) for t, _ in extras if t is not None)], dim=1
+        )
+        n_obs, n_solve = target.max_obs, times.shape[1]
+        every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
+        integrands = [term.integrand for term in self.terms if term.integrand is not None]
+        if len(integrands) > 1:
+            raise ValueError("one integrand rides along the path at a time; got several terms")
+        if integrands:
+            z_all, integral = self.decoder.trajectory_with_integral(z0, every, integrands[0])
+            integral = integral[..., :n_solve, :]
         else:
-            if target.times.shape[0] != cond.batch_size:
-                raise ValueError(
-                    f"`target` covers {target.times.shape[0]} series, `cond` {cond.batch_size}"
-                )
-            q, anchor = self.encode(cond)
-            z0 = self._draw(q.loc, q.scale, n_samples, generator)
-            times, counts = self.event_counts(target)
-            n_obs, n_solve = target.max_obs, times.shape[1]
-            every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
-            z_all, integral = self.decoder.trajectory_with_integral(z0, every, self.poisson)
-            z, integral = z_all[..., :n_solve, :], integral[..., :n_solve, :]
-            curves = self.decoder.readout(z[..., :n_obs, :])
-            # (..., batch, n_features): the level shift, from the curves at the anchor times
-            shift = self.level.shift(self.decoder.readout(z_all[..., n_solve:, :]), anchor)
-            out = ModelOutput(q, z0, curves + shift.unsqueeze(-2))
-            log_lik = self.head.log_likelihood(out.mean, target.values, target.mask)
-            # padding repeats a series' last time, so position n_obs - 1 is its window's end
-            compensator = integral[..., n_obs - 1, :] - integral[..., 0, :]  # (K, B, kinds)
-            event_ll = poisson_log_likelihood(self.poisson.log_intensity(z), counts, compensator)
-            log_lik = log_lik + self.event_weight * event_ll
+            z_all, integral = self.decoder.trajectory(z0, every), None
+        # (..., batch, n_features): the level shift, from the curves at the anchor times
+        shift = self.level.shift(self.decoder.readout(z_all[..., n_solve:, :]), anchor)
+        curves = self.decoder.readout(z_all[..., :n_obs, :]) + shift.unsqueeze(-2)
+        out = ModelOutput(q, z0, curves)
+        decoded = Decoded(target, z_all[..., :n_solve, :], curves, integral)
+        parts = {
+            term.name: term.log_likelihood(decoded, extra)
+            for term, (_, extra) in zip(self.terms, extras, strict=True)
+        }  # each (K, batch)
+        log_lik = None
+        for term in self.terms:
+            weighted = parts[term.name] if term.weight == 1.0 else term.weight * parts[term.name]
+            log_lik = weighted if log_lik is None else log_lik + weighted
+        event_ll = parts.get("events")
         n_observed = target.mask.sum(dim=(-1, -2))  # (batch,)
         terms = latent_ode_loss(
             log_lik, out.posterior, out.z0, n_observed, kl_weight=kl_weight, bound=bound
@@ -225,27 +307,7 @@ class LatentODEModel(nn.Module):
         """
         if self.poisson is None:
             raise ValueError("this model has no Poisson head (n_event_kinds=0)")
-        n_kinds = self.poisson.n_kinds
-        events = target.events
-        if events is None:
-            if n_kinds != target.n_features:
-                raise ValueError(
-                    f"without explicit events, each feature's observation times are its events, "
-                    f"so n_event_kinds must equal n_features={target.n_features}; got {n_kinds}"
-                )
-            return target.times, target.mask
-        if bool((events.kinds >= n_kinds).any()):
-            raise ValueError(
-                f"event kind indices must be below n_event_kinds={n_kinds}; got "
-                f"{int(events.kinds.max())}"
-            )
-        one_hot = torch.nn.functional.one_hot(events.kinds, n_kinds)
-        counts = one_hot.to(target.mask.dtype) * events.mask.unsqueeze(-1)
-        zeros = target.mask.new_zeros(*target.mask.shape[:2], n_kinds)
-        return (
-            torch.cat([target.times, events.times.to(target.times.dtype)], dim=1),
-            torch.cat([zeros, counts], dim=1),
-        )
+        return event_counts(self.poisson, target)
 
     def intensity(
         self, z0: torch.Tensor, times: torch.Tensor, anchor: Anchor
@@ -395,3 +457,33 @@ class LatentODEModel(nn.Module):
             seen.append(anchor.seen)
         if shifts:
             fit(torch.cat(shifts), torch.cat(seen))
+
+
+def event_counts(poisson: PoissonHead, target: IrregularBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Times to solve at and the events at each: ``(batch, n)`` and ``(batch, n, kinds)``.
+
+    The first ``target.max_obs`` times are the target's own. Explicit events
+    (``target.events``) follow them, one-hot by kind; without them, each feature's observation
+    times are its events (the mask), as in Rubanova et al. (2019).
+    """
+    n_kinds = poisson.n_kinds
+    events = target.events
+    if events is None:
+        if n_kinds != target.n_features:
+            raise ValueError(
+                f"without explicit events, each feature's observation times are its events, "
+                f"so n_event_kinds must equal n_features={target.n_features}; got {n_kinds}"
+            )
+        return target.times, target.mask
+    if bool((events.kinds >= n_kinds).any()):
+        raise ValueError(
+            f"event kind indices must be below n_event_kinds={n_kinds}; got "
+            f"{int(events.kinds.max())}"
+        )
+    one_hot = torch.nn.functional.one_hot(events.kinds, n_kinds)
+    counts = one_hot.to(target.mask.dtype) * events.mask.unsqueeze(-1)
+    zeros = target.mask.new_zeros(*target.mask.shape[:2], n_kinds)
+    return (
+        torch.cat([target.times, events.times.to(target.times.dtype)], dim=1),
+        torch.cat([zeros, counts], dim=1),
+    )

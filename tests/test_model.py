@@ -206,3 +206,36 @@ def test_predict_mean_decodes_the_posterior_mean():
         expected = model.decoder(q.loc.unsqueeze(0), batch.times)[0]
     assert point.shape == (batch.batch_size, batch.max_obs, 1)
     torch.testing.assert_close(point, expected, rtol=0, atol=0)
+
+
+class _Constant:
+    """A likelihood term of the one interface that adds a known amount per series."""
+
+    name = "constant"
+    integrand = None
+    weight = 2.0
+
+    def extra_times(self, target):
+        return None, None
+
+    def log_likelihood(self, decoded, extra):
+        return torch.full(decoded.curves.shape[:-2], 0.25, dtype=decoded.curves.dtype)
+
+
+def test_the_loss_sums_its_likelihood_terms_with_no_branch_per_head():
+    """The heads are a list of terms with one interface: a new term joins the sum as is."""
+    ds = _data()
+    model = _model()
+    assert [t.name for t in model.terms] == ["values"]
+    batch = ds.batch(list(range(4)))
+    generator = torch.Generator().manual_seed(0)
+    base, _ = model.loss(batch, batch, generator=generator)
+    model.terms.append(_Constant())
+    generator = torch.Generator().manual_seed(0)
+    more, _ = model.loss(batch, batch, generator=generator)
+    n_observed = batch.mask.sum(dim=(-1, -2))
+    # the loss is the negative bound per observed value: 2 x 0.25 more nats per series
+    expected = base.loss - (0.5 / n_observed).mean()
+    torch.testing.assert_close(more.loss, expected)
+    with_events = LatentODEModel(1, latent_dim=4, n_event_kinds=1, train_solver=FAST)
+    assert [t.name for t in with_events.terms] == ["values", "events"]
