@@ -275,9 +275,19 @@ class LatentODEModel(nn.Module):
             integral = integral[..., :n_solve, :]
         else:
             z_all, integral = self.decoder.trajectory(z0, every), None
+        # The read-outs at the target and anchor times, with the same arithmetic as before
+        # terms existed (one product over every time without an integral, one per slice with
+        # one), so a fit reproduces earlier fits bit for bit: matrix products of other shapes
+        # round differently.
+        if integral is None:
+            read = self.decoder.readout(z_all)
+            at_targets, at_anchors = read[..., :n_obs, :], read[..., n_solve:, :]
+        else:
+            at_targets = self.decoder.readout(z_all[..., :n_obs, :])
+            at_anchors = self.decoder.readout(z_all[..., n_solve:, :])
         # (..., batch, n_features): the level shift, from the curves at the anchor times
-        shift = self.level.shift(self.decoder.readout(z_all[..., n_solve:, :]), anchor)
-        curves = self.decoder.readout(z_all[..., :n_obs, :]) + shift.unsqueeze(-2)
+        shift = self.level.shift(at_anchors, anchor)
+        curves = at_targets + shift.unsqueeze(-2)
         out = ModelOutput(q, z0, curves)
         decoded = Decoded(target, z_all[..., :n_solve, :], curves, integral)
         parts = {
