@@ -426,16 +426,18 @@ def _native_dopri5(monitored: _Monitored, z0: State, times: torch.Tensor, config
     )  # already batch-first
 
 
+def _odeint_kwargs(config: SolverConfig) -> dict[str, Any]:
+    """The forward solve's settings, as torchdiffeq's odeint and odeint_adjoint take them."""
+    return {
+        "rtol": config.rtol,
+        "atol": config.atol,
+        "method": config.method,
+        "options": _options(config),
+    }
+
+
 def _torchdiffeq(monitored: _Monitored, z0: State, times: torch.Tensor, config: SolverConfig):
-    ys = torchdiffeq.odeint(
-        monitored,
-        z0,
-        times,
-        rtol=config.rtol,
-        atol=config.atol,
-        method=config.method,
-        options=_options(config),
-    )
+    ys = torchdiffeq.odeint(monitored, z0, times, **_odeint_kwargs(config))
     return _map_state(_batch_first, ys)
 
 
@@ -449,10 +451,7 @@ def _torchdiffeq_adjoint(
         monitored,
         z0,
         times,
-        rtol=config.rtol,
-        atol=config.atol,
-        method=config.method,
-        options=_options(config),
+        **_odeint_kwargs(config),
         adjoint_method=config.backward_method,
         adjoint_rtol=config.adjoint_rtol,
         adjoint_atol=config.adjoint_atol,

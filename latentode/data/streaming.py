@@ -330,13 +330,11 @@ def _with_times(source: Any, time_col: str | None, parse_dates: bool | None) -> 
                 dates_only=bool(parse_dates),
                 where=where,
             )
-        kind = _time_kind(frame[time_col])
-        if kind is None:
-            pass
-        elif first is None:
+        kind = _time_kind(frame[time_col])  # None: a block of missing times says nothing
+        if kind is not None and first is None:
             row = block.start + int(frame[time_col].notna().to_numpy().argmax())
             first = (kind, row, getattr(frame[time_col].dtype, "tz", None))
-        elif kind != first[0]:
+        elif kind is not None and kind != first[0]:
             row = block.start + int(frame[time_col].notna().to_numpy().argmax())
             raise ValueError(
                 f"time column {time_col!r} of {str(source.path)!r} must hold one kind of time "
@@ -344,7 +342,7 @@ def _with_times(source: Any, time_col: str | None, parse_dates: bool | None) -> 
                 f"{source.where(row)}; write every time in one form: all numbers, all dates or "
                 "all durations"
             )
-        elif first[2] is not None and frame[time_col].dtype.tz != first[2]:
+        elif kind is not None and first[2] is not None and frame[time_col].dtype.tz != first[2]:
             frame[time_col] = frame[time_col].dt.tz_convert(first[2])  # one zone, same instants
         yield block
 

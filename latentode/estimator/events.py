@@ -162,7 +162,7 @@ def sample_events(
 
     def intensity(rows: np.ndarray, times: np.ndarray) -> np.ndarray:
         out = []
-        for start in range(0, rows.size, 64):  # bounds the union grid of one solve
+        for start in range(0, rows.size, 64):  # bounds the memory of one solve
             part = rows[start : start + 64]
             t = torch.as_tensor(times[start : start + 64], dtype=torch.float32, device=p.device)
             with torch.no_grad():
