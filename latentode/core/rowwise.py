@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from latentode.core import dopri5 as _dp
+from latentode.core.batch_rows import pad_rows
 from latentode.core.solver import (
     _FIXES,
     SolverConfig,
@@ -166,18 +167,30 @@ class _Problem:
     config: SolverConfig
     stats: SolveStats
     dense: torch.Tensor | None = None  # (q, S) the tableau's dense output, in the state's dtype
+    project: torch.Tensor | None = None  # (D, P): outputs are z(t) @ project when given
+    shared: bool = False  # one error norm (and so one step) for all rows
+
+    def read(self, y: torch.Tensor) -> torch.Tensor:
+        """States ``(..., D)`` as outputs: ``(..., P)`` projected, else unchanged."""
+        return y if self.project is None else y @ self.project
 
     def split(self, y: torch.Tensor) -> State:
         parts = torch.split(y, self.sizes, dim=-1)
         return tuple(parts) if self.is_tuple else parts[0]
 
     def evaluate(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``f(t (A,), y (A, D)) -> (A, D)``, counted."""
+        """``f(t (A,), y (A, D)) -> (A, D)``, counted.
+
+        Fewer than :data:`~latentode.core.batch_rows.MIN_ROWS` rows are padded, so a row's
+        slope is the same whatever else is still integrating.
+        """
+        rows = y.shape[0]
         self.stats.nfe_forward += 1
-        self.stats.row_nfe_forward += y.shape[0]
+        self.stats.row_nfe_forward += rows
+        t, y = pad_rows(t.to(y.dtype)), pad_rows(y)
         if not self.is_tuple:
-            return self.field(t.to(y.dtype), y)
-        return torch.cat(self.field(t.to(y.dtype), self.split(y)), dim=-1)
+            return self.field(t, y)[:rows]
+        return torch.cat(self.field(t, self.split(y)), dim=-1)[:rows]
 
     def span(self) -> tuple[float, float]:
         valid = torch.arange(self.times.shape[1], device=self.times.device) < self.lengths[:, None]
@@ -200,7 +213,7 @@ class _Outputs:
     def __init__(self, problem: _Problem) -> None:
         self.n = problem.times.shape[1]
         self.rows, self.index, self.values = problem.y0.shape[0], [], []
-        self.like = problem.y0
+        self.like = problem.read(problem.y0[:1])  # (1, P): the outputs' width, dtype, device
 
     def add(self, flat: torch.Tensor, values: torch.Tensor) -> None:
         """Outputs ``values (M, D)`` at ``flat (M,)`` = row · n + column (global rows)."""
@@ -223,12 +236,17 @@ def _combine(y: torch.Tensor, ks: list[torch.Tensor], weights, dt: torch.Tensor)
     return y if acc is None else torch.addcmul(y, dt, acc)
 
 
-def _rms_rows(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-    """``(A, D) -> (A,)``: each row's RMS, the largest over the parts of a tuple state."""
+def _rms_rows(x: torch.Tensor, sizes: list[int], shared: bool = False) -> torch.Tensor:
+    """``(A, D) -> (A,)``: each row's RMS, the largest over the parts of a tuple state.
+
+    ``shared``: every row gets the RMS over all ``A`` rows together (as one state), the norm of
+    a whole-batch solve.
+    """
     square = x.square()
-    if len(sizes) == 1:
-        return square.mean(-1).sqrt()
-    return torch.stack([p.mean(-1) for p in torch.split(square, sizes, dim=-1)]).amax(0).sqrt()
+    parts = torch.stack([p.mean(-1) for p in torch.split(square, sizes, dim=-1)])  # (parts, A)
+    if shared:
+        parts = parts.mean(-1, keepdim=True).expand_as(parts)
+    return parts.amax(0).sqrt()
 
 
 def _initial_step(p: _Problem, tab: Tableau, t, y, f, direction) -> torch.Tensor:
@@ -236,12 +254,12 @@ def _initial_step(p: _Problem, tab: Tableau, t, y, f, direction) -> torch.Tensor
     cfg = p.config
     with torch.no_grad():
         scale = cfg.atol + y.abs() * cfg.rtol
-        d0 = _rms_rows(y / scale, p.sizes).to(t.dtype)
-        d1 = _rms_rows(f / scale, p.sizes).to(t.dtype)
+        d0 = _rms_rows(y / scale, p.sizes, p.shared).to(t.dtype)
+        d1 = _rms_rows(f / scale, p.sizes, p.shared).to(t.dtype)
         h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
         signed = (direction * h0).to(y.dtype)[:, None]  # (A, 1)
         f1 = p.evaluate(t + direction * h0, y + signed * f)
-        d2 = _rms_rows((f1 - f) / scale, p.sizes).to(t.dtype) / h0
+        d2 = _rms_rows((f1 - f) / scale, p.sizes, p.shared).to(t.dtype) / h0
         small = (d1 <= 1e-15) & (d2 <= 1e-15)
         h1 = torch.where(
             small,
@@ -264,27 +282,31 @@ def _read_outputs(p, out, rows, nxt, end, t, dt, y, stages) -> None:
     """Write each row's outputs ``nxt[a] .. end[a]-1``, all inside the step ``[t, t + dt]``.
 
     ``stages (A, D, S)`` are the step's slopes. The step's interpolant is a polynomial in the
-    fraction ``x`` of the step: its coefficients are one matrix product over the stages, then
-    each row's outputs (padded to the most any row has in this step) one small batched product.
+    fraction ``x`` of the step: its coefficients are one matrix product over the stages, read
+    at each output (only the real ones, no padding) by Horner's rule.
     """
     counts = end - nxt  # (A,)
+    total = int(counts.sum())
     n, dense = p.times.shape[1], p.dense  # dense: (q, S)
-    j = torch.arange(int(counts.max()), device=counts.device)  # (c,)
-    wanted = j < counts[:, None]  # (A, c)
-    flat = rows[:, None] * n + (nxt[:, None] + j).clamp(max=n - 1)  # (A, c) into (R·n)
-    # (A, c) in [0, 1]; the padding slots (dropped below) at 0, so that no overflow or NaN
-    # there reaches the gradients
-    x = torch.where(wanted, (p.times.view(-1)[flat] - t[:, None]) / dt[:, None], 0.0)
-    # (A, c, q): dt·x, dt·x², ... in the state's dtype
-    powers = (x[..., None].expand(-1, -1, dense.shape[0]).cumprod(-1) * dt[:, None, None]).to(
-        y.dtype
+    local = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)  # (M,)
+    first = torch.cumsum(counts, 0) - counts  # (A,) each row's first output among the M
+    base = rows * n + nxt - first  # (A,): output m of row a is at base[a] + m in (R·n)
+    flat = base.index_select(0, local) + torch.arange(total, device=rows.device)  # (M,)
+    # (M,) each output's fraction x of its row's step, in [0, 1]
+    x = (p.times.view(-1).index_select(0, flat) - t.index_select(0, local)) / dt.index_select(
+        0, local
     )
-    # (A·D, S) @ (S, q) -> (A, D, q): each row's interpolation coefficients
+    x = x.to(y.dtype)[:, None]  # (M, 1)
+    if p.project is not None:  # the interpolant is linear in the state: project it first
+        stages = torch.einsum("ads,dp->aps", stages, p.project)  # (A, P, S)
+    # (A·P, S) @ (S, q) -> (A, P, q): y(t + x·dt) = y + dt·x·(c_0 + x·(c_1 + x·(…)))
     coef = (stages.reshape(-1, stages.shape[-1]) @ dense.T).reshape(*stages.shape[:2], -1)
-    # (A, c, q) @ (A, q, D) -> (A, c, D)
-    values = y[:, None, :] + torch.bmm(powers, coef.transpose(1, 2))
-    keep = wanted.reshape(-1).nonzero().squeeze(1)  # (M,)
-    out.add(flat.reshape(-1)[keep], values.reshape(-1, values.shape[-1]).index_select(0, keep))
+    coef = coef.index_select(0, local)  # (M, P, q)
+    acc = coef[..., -1]
+    for i in range(coef.shape[-1] - 2, -1, -1):
+        acc = torch.addcmul(coef[..., i], acc, x)  # (M, P)
+    step = dt.to(y.dtype)[local, None] * x  # (M, 1)
+    out.add(flat, torch.addcmul(p.read(y).index_select(0, local), step, acc))
 
 
 class _Active:
@@ -339,7 +361,7 @@ def _read_start(p: _Problem, out: _Outputs, rows: torch.Tensor, counts: torch.Te
         local = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
         first = torch.cumsum(counts, 0) - counts
         cols = torch.arange(total, device=rows.device) - first[local]
-        out.add(rows[local] * p.times.shape[1] + cols, p.y0[local])
+        out.add(rows[local] * p.times.shape[1] + cols, p.read(p.y0[local]))
 
 
 def _check_finite(p: _Problem, a: _Active) -> None:
@@ -386,7 +408,7 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
         with torch.no_grad():
             estimate = dt_y * (stages.detach() @ error)  # (A, D)
             tolerance = cfg.atol + cfg.rtol * torch.maximum(a.y.abs(), y1.abs())
-            ratio = _rms_rows(estimate / tolerance, p.sizes).to(dt.dtype)  # (A,)
+            ratio = _rms_rows(estimate / tolerance, p.sizes, p.shared).to(dt.dtype)  # (A,)
             accept = ratio <= 1  # NaN rejects
             # (A,) outputs covered by an accepted step: those at most t1 along the direction
             reach = ((t1 - a.t0) * a.direction)[:, None]
@@ -486,7 +508,7 @@ def _solve_each_row(p: _Problem) -> torch.Tensor:
         ys = solution.ys if p.is_tuple else (solution.ys,)
         flat = torch.cat([y[0] for y in ys], dim=-1)[1:]  # (u, D): drop t0
         cols = torch.arange(first, n, device=p.y0.device)
-        out.add(r * p.times.shape[1] + cols, flat[inverse])
+        out.add(r * p.times.shape[1] + cols, p.read(flat[inverse]))
     p.stats.row_nfe_forward = p.stats.nfe_forward
     return out.assemble()
 
@@ -522,6 +544,8 @@ def solve_rows(
     *,
     lengths: torch.Tensor | None = None,
     t0: torch.Tensor | None = None,
+    project: torch.Tensor | None = None,
+    shared_steps: bool = False,
 ) -> RowSolution:
     """Integrate ``dz/dt = field(t, z)`` separately for every row, each to its own times.
 
@@ -539,9 +563,21 @@ def solve_rows(
         config: Solver settings; default ``SolverConfig()``. ``rtol``/``atol`` apply per row.
         lengths: ``(R,)`` valid times per row, 0..n; default all ``n``.
         t0: ``(R,)`` start times; default 0.
+        project: ``(D, P)``, D the state's width (the parts of a tuple state side by side):
+            return ``z(t) @ project``, one ``(R, n, P)`` tensor, instead of ``z(t)``. The
+            dense output is linear in the state, so each output is read in P numbers rather
+            than D (a linear read-out of a latent state costs its output's size, not the
+            latent's). Gradients flow to it.
+        shared_steps: Adaptive methods only: all rows take the same steps, accepted or
+            rejected together on the RMS error over every row still integrating (the norm of
+            one solve of the whole batch). Each row still reads its own times and leaves when
+            done. A row's result then depends on its batch-mates, but the batch needs as few
+            field calls as its average row rather than its hardest (training uses it: its
+            loss averages over the batch anyway).
 
     Returns:
-        :class:`RowSolution` with ``ys (R, n, d)`` (zeros past each row's length) and counts:
+        :class:`RowSolution` with ``ys (R, n, d)`` (``(R, n, P)`` with ``project``; zeros past
+        each row's length) and counts:
         ``nfe_forward`` field calls (each on the rows still integrating, so comparable to a
         whole-batch solve's evaluations), ``row_nfe_forward`` evaluations summed over rows,
         ``steps_forward`` steps of the row that took most, ``n_rows`` = R.
@@ -579,7 +615,7 @@ def solve_rows(
             f"`times` must be a (rows, n_times) tensor with rows={rows}; got "
             f"{tuple(times.shape) if isinstance(times, torch.Tensor) else type(times).__name__}"
         )
-    times = times.detach().to(device=like.device, dtype=tdt)
+    times = times.detach().to(device=like.device, dtype=tdt).contiguous()  # read flat
     n = times.shape[1]
     lengths = _check_lengths(lengths, rows, n, like.device)
     t0 = _check_start(t0, rows, like.device, tdt)
@@ -587,6 +623,23 @@ def solve_rows(
     if not bool(torch.isfinite(times[valid]).all()):
         raise ValueError("`times` contains NaN or inf within the rows' lengths")
     direction = _directions(times, valid, t0)
+    width = sum(part.shape[-1] for part in parts)
+    if project is not None and (
+        not isinstance(project, torch.Tensor)
+        or project.ndim != 2
+        or project.shape[0] != width
+        or project.dtype != like.dtype
+        or project.device != like.device
+    ):
+        raise ValueError(
+            f"`project` must be a ({width}, P) tensor of the state's dtype {like.dtype} on "
+            f"{like.device}; got "
+            + (
+                f"{tuple(project.shape)} {project.dtype} on {project.device}"
+                if isinstance(project, torch.Tensor)
+                else type(project).__name__
+            )
+        )
 
     # dispatch
     stats = SolveStats(n_rows=rows)
@@ -602,6 +655,8 @@ def solve_rows(
         config,
         stats,
     )
+    problem.project = project
+    problem.shared = bool(shared_steps)
     if config.method in TABLEAUX:
         problem.dense = problem.y0.new_tensor(TABLEAUX[config.method].dense)
     implement = ROW_METHODS.get(config.method, _solve_each_row)
@@ -614,7 +669,7 @@ def solve_rows(
     # format
     if not _all_finite(ys):
         raise problem.fail("the solution contains NaN or inf: the vector field is exploding")
-    return RowSolution(problem.split(ys), stats)
+    return RowSolution(ys if project is not None else problem.split(ys), stats)
 
 
 def _check_lengths(lengths, rows: int, n: int, device) -> torch.Tensor:

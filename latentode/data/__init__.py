@@ -8,7 +8,13 @@ from latentode.data.batch import EventBatch, IrregularBatch, UnionGrid, union_gr
 from latentode.data.collate import SeriesItem, collate
 from latentode.data.dataset import EventSeries, IrregularDataset
 from latentode.data.files import TABLE_SUFFIXES, read_table, write_table
-from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series, series_to_frame
+from latentode.data.frame import (
+    LongFormat,
+    arrays_to_frame,
+    frame_to_series,
+    rows_to_frame,
+    series_to_frame,
+)
 from latentode.data.generators import GENERATORS, make_dataset
 from latentode.data.panels import (
     PANELS,
@@ -56,6 +62,7 @@ __all__ = [
     "make_sparse_sines",
     "make_spiral",
     "read_table",
+    "rows_to_frame",
     "series_to_frame",
     "spiral_truth",
     "union_grid",

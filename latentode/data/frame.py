@@ -37,6 +37,7 @@ __all__ = [
     "LongFormat",
     "arrays_to_frame",
     "frame_to_series",
+    "rows_to_frame",
     "series_to_frame",
 ]
 
@@ -866,7 +867,47 @@ def _long_frame(
     columns: dict[str, Any] = {fmt.id_col: id_column.array, fmt.time_col: user_times}
     for j, c in enumerate(value_cols):
         columns[c] = values[:, j]
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(times)))
+    # the arrays are the caller's fresh ones: the frame takes them without another copy
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(times)), copy=False)
+
+
+def rows_to_frame(
+    ids: Sequence[Hashable],
+    counts: np.ndarray,
+    times: np.ndarray,
+    values: np.ndarray,
+    fmt: LongFormat,
+    *,
+    value_cols: Sequence[str],
+) -> pd.DataFrame:
+    """Rows already flat and grouped by series → the user's long frame, without a copy.
+
+    For results filled block by block into arrays allocated once: the frame's value columns
+    are views of ``values``' columns (give it Fortran order for contiguous columns), so the
+    answer is not held twice while the frame is built.
+
+    Args:
+        ids: ``(B,)`` one id per series.
+        counts: ``(B,)`` rows of each series; the rows come grouped by series, in ``ids`` order.
+        times: ``(rows,)`` float64 times in user units.
+        values: ``(rows, F)`` float64.
+        fmt: The format of the user's frame.
+        value_cols: The ``F`` column names.
+
+    Returns:
+        Columns ``[id_col, time_col, *value_cols]`` with a fresh ``RangeIndex``.
+    """
+    value_cols = _value_cols_tuple(value_cols)
+    _check_columns(fmt.id_col, fmt.time_col, value_cols)
+    counts = np.asarray(counts, dtype=np.int64)
+    rows = int(counts.sum())
+    if len(counts) != len(ids) or times.shape != (rows,) or values.shape != (rows, len(value_cols)):
+        raise ValueError(
+            f"rows_to_frame needs len(counts) == len(ids) ({len(counts)} vs {len(ids)}), "
+            f"times ({rows},) and values ({rows}, {len(value_cols)}); got {times.shape} and "
+            f"{values.shape}"
+        )
+    return _long_frame(ids, counts, times, values, None, fmt, value_cols)
 
 
 def series_to_frame(series: Sequence[Series], fmt: LongFormat) -> pd.DataFrame:

@@ -21,11 +21,18 @@ class ODEDecoder(nn.Module):
     """Latent trajectories ``z(t)`` from ``z(0) = z0``, and the observation mean ``readout(z(t))``.
 
     Series in a batch have different target times. Every posterior sample of every series is a
-    row of one batched solve (:func:`~latentode.core.solve_rows`) with its own steps, error
-    control and output times, so a series' result does not depend on its batch-mates, and
-    memory grows with samples × series × own times × latent (no grid over the union of the
+    row of one batched solve (:func:`~latentode.core.solve_rows`) that reads its own output
+    times, so memory grows with samples × series × own times (no grid over the union of the
     batch's times). Times before 0 are a second row of the same solve, integrated backwards
-    from 0. ``dopri5``, ``bosh3`` and the one-step fixed-grid methods have native row solvers
+    from 0. The read-out is linear, so :meth:`forward` reads each output in feature space.
+
+    In eval mode (prediction) every row also has its own steps and error control, so a
+    series' result does not depend on its batch-mates. In training mode the rows share their
+    steps (``shared_steps``: one error norm over the batch, as one whole-batch solve), which
+    takes as many field calls as the batch's average row rather than its hardest; the loss
+    averages over the batch anyway.
+
+    ``dopri5``, ``bosh3`` and the one-step fixed-grid methods have native row solvers
     (:data:`~latentode.core.ROW_METHODS`); other methods, and ``adjoint=True``, solve each row
     alone with torchdiffeq: the same answers, but one small solve per row (slow in training).
 
@@ -93,7 +100,11 @@ class ODEDecoder(nn.Module):
         return self._trajectory(z0, times, integrand)
 
     def _trajectory(
-        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module | None
+        self,
+        z0: torch.Tensor,
+        times: torch.Tensor,
+        integrand: nn.Module | None,
+        project: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if z0.shape[-2] != times.shape[0]:
             raise ValueError(
@@ -119,6 +130,8 @@ class ODEDecoder(nn.Module):
             rows.times.repeat(n_samples, 1),  # (S · n_rows, m)
             self.solver,
             lengths=rows.lengths.repeat(n_samples),
+            project=project,
+            shared_steps=self.training,
         )
         self.last_stats = [solution.stats]
         parts = solution.ys if isinstance(solution.ys, tuple) else (solution.ys,)
@@ -172,8 +185,17 @@ class ODEDecoder(nn.Module):
         return grid.gather(forward[0]), grid.gather(forward[1])
 
     def forward(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-        """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``."""
-        return self.readout(self.trajectory(z0, times))
+        """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``.
+
+        The read-out is linear, so the solver reads each output time in feature space
+        (``project``): its dense output costs ``n_features`` numbers per time, not
+        ``latent_dim``.
+        """
+        if self.solver.adjoint:
+            return self.readout(self.trajectory(z0, times))
+        weight = self.readout.weight.to(z0.dtype)  # (n_features, latent)
+        means = self._trajectory(z0, times, None, project=weight.T)
+        return means + self.readout.bias.to(z0.dtype)
 
 
 class _SeriesRows:

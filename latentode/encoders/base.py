@@ -9,6 +9,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from latentode._validation import check_int
+from latentode.core.batch_rows import pad_rows
 from latentode.data.batch import IrregularBatch
 
 __all__ = ["Encoder"]
@@ -92,13 +93,19 @@ class Encoder(nn.Module, ABC):
         fixed = static.unsqueeze(1).expand(-1, batch.max_obs, -1)  # (batch, max_obs, n_static)
         inputs = torch.cat([values, batch.mask, (t_from - t_to).unsqueeze(-1), fixed], dim=-1)
         here = observed.unsqueeze(-1)  # (batch, max_obs, 1)
-        h = values.new_zeros(batch.batch_size, self.hidden_dim)
+        # A small batch is padded with copies of its first series, so that every series is
+        # encoded bit for bit the same alone or among others (see core.batch_rows).
+        inputs, here, t_from, t_to, static = (
+            pad_rows(x) for x in (inputs, here, t_from, t_to, static)
+        )
+        h = values.new_zeros(inputs.shape[0], self.hidden_dim)
         for j in range(batch.max_obs - 1, -1, -1):
             h = self.evolve(h, t_from[:, j], t_to[:, j])
             h = torch.where(here[:, j], self.cell(inputs[:, j], h), h)
         # the walk ends at each series' first observed time
         h = self.finish(h, t_to[:, 0], static)
-        mean, raw_std = self.to_posterior(h).chunk(2, dim=-1)  # 2 × (batch, latent_dim)
+        out = self.to_posterior(h)[: batch.batch_size]  # (batch, 2 * latent_dim)
+        mean, raw_std = out.chunk(2, dim=-1)  # 2 × (batch, latent_dim)
         return Normal(mean, nn.functional.softplus(raw_std) + _MIN_STD)
 
 

@@ -28,6 +28,7 @@ from latentode.data import (
     TimeScaler,
     arrays_to_frame,
     frame_to_series,
+    rows_to_frame,
 )
 from latentode.data.collate import _pad_repeating_last
 from latentode.data.events import frame_to_events
@@ -359,7 +360,11 @@ class Predictor:
         added = [f"{f}_q{q:g}" for q in levels for f in names]
         self.check_added_columns("predict", added)
         columns = names + added
-        frames = []
+        # the answer, filled block by block in place (rows grouped by series, in order)
+        counts = np.array([t.size for t in user_times], dtype=np.int64)
+        out_times = np.empty(int(counts.sum()))
+        out_values = np.empty((int(counts.sum()), len(columns)), order="F")
+        filled = 0
         for rows, block_times, block in self.blocks(user_times, n_samples):
             curves, padded, lengths, noisy = self.decode_samples(
                 ds, rows, block_times, n_samples, self.seed, noise=predictive, block=block
@@ -373,10 +378,12 @@ class Predictor:
             mean = (draws if self.transforms.spec else curves).mean(axis=0)
             stats = [mean, *bands]
             out = np.concatenate(stats, axis=-1)  # (B, T, F * (1 + n_quantiles))
-            frames.append(
-                _arrays_frame([ds.ids[i] for i in rows], padded, out, lengths, self.fmt, columns)
-            )
-        return pd.concat(frames, ignore_index=True)
+            keep = np.arange(padded.shape[1]) < lengths[:, None]  # (B, T) without the padding
+            done = filled + int(keep.sum())
+            out_times[filled:done] = padded[keep]
+            out_values[filled:done] = out[keep]
+            filled = done
+        return rows_to_frame(ds.ids, counts, out_times, out_values, self.fmt, value_cols=columns)
 
     def widen(
         self,

@@ -336,6 +336,13 @@ def test_a_field_turning_non_finite_ends_in_a_solver_error(method):
         ({"lengths": torch.tensor([1.0, 1.0])}, TypeError, r"`lengths` must be an integer"),
         ({"t0": torch.zeros(3)}, ValueError, r"`t0` must be a \(2,\) tensor"),
         ({"config": {"method": "rk4"}}, TypeError, r"`config` must be a SolverConfig"),
+        ({"project": torch.ones(2, 1)}, ValueError, r"`project` must be a \(3, P\) tensor"),
+        (
+            {"project": torch.ones(3, 1, dtype=torch.float64)},
+            ValueError,
+            r"of the state's dtype torch.float32 on cpu; got \(3, 1\) torch.float64",
+        ),
+        ({"project": [[1.0]]}, ValueError, r"`project` must be a \(3, P\) tensor.*got list"),
     ],
 )
 def test_malformed_input_is_refused(kwargs, error, match):
@@ -343,3 +350,50 @@ def test_malformed_input_is_refused(kwargs, error, match):
     z0, times = args.pop("z0"), args.pop("times")
     with pytest.raises(error, match=match):
         solve_rows(lambda t, z: -z, z0, times, **args)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "bosh3", "rk4", "dopri8"])
+def test_a_projected_solve_reads_out_the_projected_path(method):
+    """``project``: z(t) @ W read off the same steps, and gradients reach W and z0."""
+    field = _field()
+    z0, times, lengths = _rows()
+    cfg = (
+        SolverConfig(method, step_size=0.05)
+        if method == "rk4"
+        else SolverConfig(method, rtol=1e-7, atol=1e-9)
+    )
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(3, 2, dtype=f64, generator=g)
+
+    def run(projected):
+        z, w = z0.clone().requires_grad_(True), weight.clone().requires_grad_(True)
+        if projected:
+            out = solve_rows(field, z, times, cfg, lengths=lengths, project=w).ys
+        else:
+            out = solve_rows(field, z, times, cfg, lengths=lengths).ys @ w
+        valid = torch.arange(times.shape[1]) < lengths[:, None]
+        out = out * valid[..., None]  # padding is zeros either way
+        out.square().sum().backward()
+        return out.detach(), z.grad, w.grad
+
+    for ours, theirs in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_shared_steps_are_one_whole_batch_solve():
+    """``shared_steps``: torchdiffeq's steps for the batch as one state, on a shared grid."""
+    field = _field()
+    g = torch.Generator().manual_seed(4)
+    z0 = torch.randn(5, 3, dtype=f64, generator=g)
+    grid = torch.tensor([0.2, 0.7, 1.5, 3.0], dtype=f64)
+    cfg = SolverConfig(rtol=1e-3, atol=1e-4)
+    shared = solve_rows(field, z0, grid.expand(5, -1), cfg, shared_steps=True)
+    counted = _Counted(field)
+    ref = torchdiffeq.odeint(
+        counted, z0, torch.cat([grid.new_zeros(1), grid]), rtol=1e-3, atol=1e-4
+    )
+    torch.testing.assert_close(shared.ys, ref[1:].transpose(0, 1), rtol=0, atol=1e-12)
+    assert shared.stats.nfe_forward == counted.nfe
+    own = solve_rows(field, z0, grid.expand(5, -1), cfg)  # each row its own steps
+    assert not torch.equal(own.ys, shared.ys)
+    assert own.stats.nfe_forward >= shared.stats.nfe_forward  # the hardest row sets the calls

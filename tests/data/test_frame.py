@@ -16,6 +16,7 @@ from latentode.data.frame import (
     LongFormat,
     arrays_to_frame,
     frame_to_series,
+    rows_to_frame,
     series_to_frame,
 )
 from latentode.data.series import Series
@@ -326,6 +327,30 @@ def test_arrays_to_frame_renames_value_columns_and_keeps_all_positions():
     )
     assert list(out.columns) == ["id", "time", "x_mean", "x_sd"]
     assert out["time"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-01 00:30")]
+
+
+def test_rows_to_frame_takes_the_columns_without_copying_them():
+    values = np.asfortranarray(np.arange(8, dtype=float).reshape(4, 2))
+    times = np.array([0.0, 1.0, 2.0, 5.0])
+    out = rows_to_frame(
+        ["p", "q"], np.array([3, 1]), times, values, _numeric_fmt(), value_cols=["a", "b"]
+    )
+    assert out["id"].tolist() == ["p", "p", "p", "q"]
+    assert out["b"].tolist() == [1.0, 3.0, 5.0, 7.0]
+    assert np.shares_memory(out["a"].to_numpy(), values)
+
+
+@pytest.mark.parametrize(
+    ("counts", "times", "values"),
+    [
+        (np.array([3]), np.zeros(4), np.zeros((4, 2))),  # one count for two ids
+        (np.array([3, 2]), np.zeros(4), np.zeros((4, 2))),  # counts add up to 5 rows
+        (np.array([3, 1]), np.zeros(4), np.zeros((4, 3))),  # three columns for two names
+    ],
+)
+def test_rows_to_frame_refuses_arrays_that_do_not_fit(counts, times, values):
+    with pytest.raises(ValueError, match=r"rows_to_frame needs len\(counts\) == len\(ids\)"):
+        rows_to_frame(["p", "q"], counts, times, values, _numeric_fmt(), value_cols=["a", "b"])
 
 
 def test_series_to_frame_matches_arrays_to_frame(df):

@@ -18,7 +18,8 @@ LOOSE = SolverConfig(rtol=1e-3, atol=1e-4)
 
 def _decoder(config=TIGHT, latent=3):
     torch.manual_seed(0)
-    dec = ODEDecoder(latent, 2, width=8, depth=1, train_solver=config).double()
+    # eval mode: prediction, where every row has its own steps (training shares them)
+    dec = ODEDecoder(latent, 2, width=8, depth=1, train_solver=config).double().eval()
     for p in dec.field.parameters():  # a flow with some curvature
         torch.nn.init.normal_(p, std=0.5)
     return dec
@@ -84,7 +85,7 @@ def test_integral_rides_along_each_row():
 def test_a_series_does_not_depend_on_its_batch_mates(with_integral):
     """float32, training tolerances: a series decoded alone and among 40 others agree."""
     torch.manual_seed(0)
-    dec = ODEDecoder(6, 2, width=16, depth=1, train_solver=LOOSE)
+    dec = ODEDecoder(6, 2, width=16, depth=1, train_solver=LOOSE).eval()  # prediction
     head = PoissonHead(6, 2, hidden=4)
     g = torch.Generator().manual_seed(1)
     z0 = torch.randn(3, 41, 6, generator=g)  # (samples, batch, latent)
@@ -99,6 +100,23 @@ def test_a_series_does_not_depend_on_its_batch_mates(with_integral):
         together = decode(z0, times)
     for a, b in zip(alone, together, strict=True):
         torch.testing.assert_close(b[:, :1], a, rtol=1e-6, atol=1e-6 * float(a.abs().max()))
+
+
+def test_training_shares_the_steps_of_one_whole_batch_solve():
+    """In training the rows step together, on torchdiffeq's norm over the whole batch state:
+    on a shared grid that is torchdiffeq's solve of the batch, with its number of calls."""
+    dec = _decoder(LOOSE).train()
+    z0 = torch.randn(2, 5, 3, dtype=f64)  # (samples, batch, latent)
+    grid = torch.tensor([0.0, 0.3, 0.9, 1.7, 2.0], dtype=f64)
+    traj = dec.trajectory(z0, grid.expand(5, -1))
+    shared_calls = dec.last_stats[0].nfe_forward
+    ref = torchdiffeq.odeint(dec.field, z0, grid, rtol=LOOSE.rtol, atol=LOOSE.atol)
+    torch.testing.assert_close(traj, ref.permute(1, 2, 0, 3), rtol=0, atol=1e-12)
+    dec.eval()  # prediction: each row its own steps, so the hardest row sets the calls
+    own = dec.trajectory(z0, grid.expand(5, -1))
+    assert dec.last_stats[0].nfe_forward > shared_calls
+    assert not torch.equal(own, traj)
+    torch.testing.assert_close(own, traj, rtol=0.05, atol=0.01)  # both near the true path
 
 
 class _LargestTensor(TorchDispatchMode):
