@@ -28,17 +28,24 @@ it lacks (multistep methods, dopri8, the adjoint) solve each row alone with :fun
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from latentode.core import dopri5 as _dp
-from latentode.core.batch_rows import pad_rows
+from latentode.core.row_adjoint import adjoint_rows
+from latentode.core.row_steps import (
+    TABLEAUX,
+    Problem,
+    RowField,
+    Tableau,
+    combine,
+    initial_step,
+    next_step,
+    rms_rows,
+)
 from latentode.core.solver import (
-    _FIXES,
     SolverConfig,
     SolverError,
     SolveStats,
@@ -49,93 +56,6 @@ from latentode.core.solver import (
 )
 
 __all__ = ["ROW_METHODS", "RowSolution", "Tableau", "solve_rows"]
-
-RowField = Callable[[torch.Tensor, State], State]
-
-
-@dataclass(frozen=True)
-class Tableau:
-    """An explicit Runge–Kutta method written in FSAL form, with its dense output.
-
-    The last stage is always ``f(t1, y1)``, the slope at the end of the step, which the next
-    step reuses as its first: ``alpha[-1] == 1`` and ``beta[-1]`` holds the solution weights.
-
-    Attributes:
-        alpha: Nodes of stages 2..S (fractions of the step).
-        beta: Weights of stages 2..S on the earlier stages; ``beta[-1]`` are the solution's.
-        dense: ``(p, S)``: ``y(t0 + x·h) = y0 + h · Σ_i x^(i+1) dense[i] · K``, with
-            ``K = [k_1 … k_S]``; at ``x = 1`` it reproduces ``y1``.
-        error: ``(S,)`` weights of the embedded error estimate; None for fixed-grid methods.
-        order: The exponent ``1/order`` of the step-size controller (adaptive methods).
-    """
-
-    alpha: tuple[float, ...]
-    beta: tuple[tuple[float, ...], ...]
-    dense: np.ndarray
-    error: np.ndarray | None = None
-    order: int = 1
-
-    @property
-    def n_stages(self) -> int:
-        return len(self.alpha) + 1
-
-
-def _solution_weights(beta: tuple[tuple[float, ...], ...]) -> np.ndarray:
-    return np.array([*beta[-1], 0.0])  # (S,): the last stage (the end slope) has weight 0
-
-
-def _quartic_dense(beta: tuple[tuple[float, ...], ...], mid: np.ndarray) -> np.ndarray:
-    """torchdiffeq's interpolant (the quartic through y0, y1, y_mid, f0, f1) over the stages."""
-    b = _solution_weights(beta)
-    first, last = np.eye(len(b))[0], np.eye(len(b))[-1]
-    return np.stack(
-        [
-            first,
-            last - 4 * first - 5 * b + 16 * mid,
-            5 * first - 3 * last + 14 * b - 32 * mid,
-            2 * last - 2 * first - 8 * b + 16 * mid,
-        ]
-    )  # (4, S)
-
-
-def _hermite_dense(beta: tuple[tuple[float, ...], ...]) -> np.ndarray:
-    """The cubic Hermite interpolant through (y0, f0) and (y1, f1), over the stages."""
-    b = _solution_weights(beta)
-    first, last = np.eye(len(b))[0], np.eye(len(b))[-1]
-    return np.stack([first, -2 * first + 3 * b - last, first - 2 * b + last])  # (3, S)
-
-
-def _adaptive(alpha, beta, error, mid, order) -> Tableau:
-    return Tableau(alpha, beta, _quartic_dense(beta, np.asarray(mid)), np.asarray(error), order)
-
-
-def _fixed(alpha, beta) -> Tableau:
-    return Tableau(alpha, beta, _hermite_dense(beta))
-
-
-_BS_BETA = ((1 / 2,), (0.0, 3 / 4), (2 / 9, 1 / 3, 4 / 9))
-TABLEAUX: dict[str, Tableau] = {
-    # Dormand–Prince 5(4), the constants of latentode.core.dopri5 (torchdiffeq's steps)
-    "dopri5": Tableau(_dp._ALPHA, _dp._BETA, _dp._Q, _dp._B_ERR, 5),
-    # Bogacki–Shampine 3(2), with torchdiffeq's midpoint weights for the dense output
-    "bosh3": _adaptive(
-        (1 / 2, 3 / 4, 1.0),
-        _BS_BETA,
-        _solution_weights(_BS_BETA) - np.array([7 / 24, 1 / 4, 1 / 3, 1 / 8]),
-        [0.0, 0.5, 0.0, 0.0],
-        3,
-    ),
-    # fixed grid: torchdiffeq's formulas, each closed by the end slope f(t1, y1)
-    "euler": _fixed((1.0,), ((1.0,),)),
-    "midpoint": _fixed((1 / 2, 1.0), ((1 / 2,), (0.0, 1.0))),
-    "heun2": _fixed((1.0, 1.0), ((1.0,), (1 / 2, 1 / 2))),
-    "heun3": _fixed((1 / 3, 2 / 3, 1.0), ((1 / 3,), (0.0, 2 / 3), (1 / 4, 0.0, 3 / 4))),
-    # torchdiffeq's "rk4" is Kutta's 3/8 rule
-    "rk4": _fixed(
-        (1 / 3, 2 / 3, 1.0, 1.0),
-        ((1 / 3,), (-1 / 3, 1.0), (1.0, -1.0, 1.0), (1 / 8, 3 / 8, 3 / 8, 1 / 8)),
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -152,65 +72,10 @@ class RowSolution:
     stats: SolveStats = field(default_factory=SolveStats)
 
 
-@dataclass
-class _Problem:
-    """The canonical form every implementation receives (made once by :func:`solve_rows`)."""
-
-    field: RowField
-    y0: torch.Tensor  # (R, D): the parts of a tuple state side by side
-    sizes: list[int]  # widths of the parts in y0's last dimension
-    is_tuple: bool
-    times: torch.Tensor  # (R, n) in the time dtype
-    lengths: torch.Tensor  # (R,) long
-    t0: torch.Tensor  # (R,) in the time dtype
-    direction: torch.Tensor  # (R,) ±1 in the time dtype
-    config: SolverConfig
-    stats: SolveStats
-    dense: torch.Tensor | None = None  # (q, S) the tableau's dense output, in the state's dtype
-    project: torch.Tensor | None = None  # (D, P): outputs are z(t) @ project when given
-    shared: bool = False  # one error norm (and so one step) for all rows
-
-    def read(self, y: torch.Tensor) -> torch.Tensor:
-        """States ``(..., D)`` as outputs: ``(..., P)`` projected, else unchanged."""
-        return y if self.project is None else y @ self.project
-
-    def split(self, y: torch.Tensor) -> State:
-        parts = torch.split(y, self.sizes, dim=-1)
-        return tuple(parts) if self.is_tuple else parts[0]
-
-    def evaluate(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``f(t (A,), y (A, D)) -> (A, D)``, counted.
-
-        Fewer than :data:`~latentode.core.batch_rows.MIN_ROWS` rows are padded, so a row's
-        slope is the same whatever else is still integrating.
-        """
-        rows = y.shape[0]
-        self.stats.nfe_forward += 1
-        self.stats.row_nfe_forward += rows
-        t, y = pad_rows(t.to(y.dtype)), pad_rows(y)
-        if not self.is_tuple:
-            return self.field(t, y)[:rows]
-        return torch.cat(self.field(t, self.split(y)), dim=-1)[:rows]
-
-    def span(self) -> tuple[float, float]:
-        valid = torch.arange(self.times.shape[1], device=self.times.device) < self.lengths[:, None]
-        both = torch.cat([self.times[valid], self.t0])
-        return float(both.min()), float(both.max())
-
-    def fail(self, reason: str) -> SolverError:
-        cfg = self.config
-        lo, hi = self.span()
-        return SolverError(
-            f"the ODE solve failed (method={cfg.method!r}, rtol={cfg.rtol:g}, atol={cfg.atol:g}, "
-            f"step_size={cfg.fixed_step}, max_num_steps={cfg.max_num_steps}) over t in "
-            f"[{lo:g}, {hi:g}]: {reason}. {_FIXES}"
-        )
-
-
 class _Outputs:
     """Collects each row's outputs as they are read off, and places them once at the end."""
 
-    def __init__(self, problem: _Problem) -> None:
+    def __init__(self, problem: Problem) -> None:
         self.n = problem.times.shape[1]
         self.rows, self.index, self.values = problem.y0.shape[0], [], []
         self.like = problem.read(problem.y0[:1])  # (1, P): the outputs' width, dtype, device
@@ -225,57 +90,6 @@ class _Outputs:
         if self.values:
             out = out.index_copy(0, torch.cat(self.index), torch.cat(self.values))
         return out.reshape(self.rows, self.n, self.like.shape[-1])  # (R, n, D)
-
-
-def _combine(y: torch.Tensor, ks: list[torch.Tensor], weights, dt: torch.Tensor) -> torch.Tensor:
-    """``y + dt · Σ_j w_j k_j`` with a per-row ``dt (A, 1)``: fused adds, one multiply."""
-    acc = None
-    for w, k in zip(weights, ks, strict=False):
-        if w:
-            acc = k * w if acc is None else torch.add(acc, k, alpha=w)
-    return y if acc is None else torch.addcmul(y, dt, acc)
-
-
-def _rms_rows(x: torch.Tensor, sizes: list[int], shared: bool = False) -> torch.Tensor:
-    """``(A, D) -> (A,)``: each row's RMS, the largest over the parts of a tuple state.
-
-    ``shared``: every row gets the RMS over all ``A`` rows together (as one state), the norm of
-    a whole-batch solve.
-    """
-    square = x.square()
-    parts = torch.stack([p.mean(-1) for p in torch.split(square, sizes, dim=-1)])  # (parts, A)
-    if shared:
-        parts = parts.mean(-1, keepdim=True).expand_as(parts)
-    return parts.amax(0).sqrt()
-
-
-def _initial_step(p: _Problem, tab: Tableau, t, y, f, direction) -> torch.Tensor:
-    """Hairer's starting step per row (one extra evaluation), as torchdiffeq chooses it."""
-    cfg = p.config
-    with torch.no_grad():
-        scale = cfg.atol + y.abs() * cfg.rtol
-        d0 = _rms_rows(y / scale, p.sizes, p.shared).to(t.dtype)
-        d1 = _rms_rows(f / scale, p.sizes, p.shared).to(t.dtype)
-        h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-        signed = (direction * h0).to(y.dtype)[:, None]  # (A, 1)
-        f1 = p.evaluate(t + direction * h0, y + signed * f)
-        d2 = _rms_rows((f1 - f) / scale, p.sizes, p.shared).to(t.dtype) / h0
-        small = (d1 <= 1e-15) & (d2 <= 1e-15)
-        h1 = torch.where(
-            small,
-            torch.clamp(h0 * 1e-3, min=1e-6),
-            (0.01 / torch.maximum(d1, d2)) ** (1.0 / tab.order),
-        )
-        return torch.minimum(100 * h0, h1)
-
-
-def _next_step(h: torch.Tensor, ratio: torch.Tensor, order: int) -> torch.Tensor:
-    """The controller of :mod:`latentode.core.dopri5`, row by row."""
-    ratio = torch.nan_to_num(ratio, nan=math.inf)  # NaN: shrink as for an infinite error
-    factor = _dp._SAFETY / ratio ** (1.0 / order)  # ratio 0 -> inf, clamped to 10 below
-    # shrink by at most 5x after a rejection, never shrink after an acceptance
-    factor = torch.where(ratio < 1, factor.clamp(1.0, 10.0), factor.clamp(_dp._DFACTOR, 10.0))
-    return h * factor
 
 
 def _read_outputs(p, out, rows, nxt, end, t, dt, y, stages) -> None:
@@ -331,7 +145,7 @@ class _Active:
         self.arrays = {k: v.index_select(0, index) for k, v in self.arrays.items()}
 
 
-def _start(p: _Problem, out: _Outputs) -> tuple[_Active, torch.Tensor]:
+def _start(p: Problem, out: _Outputs) -> tuple[_Active, torch.Tensor]:
     """Output the times equal to each row's start (``y0`` itself); the rows left to solve."""
     R = p.y0.shape[0]
     # (R, n): how far each output lies from the row's start, along the row's direction
@@ -355,7 +169,7 @@ def _start(p: _Problem, out: _Outputs) -> tuple[_Active, torch.Tensor]:
     return active, ahead
 
 
-def _read_start(p: _Problem, out: _Outputs, rows: torch.Tensor, counts: torch.Tensor) -> None:
+def _read_start(p: Problem, out: _Outputs, rows: torch.Tensor, counts: torch.Tensor) -> None:
     total = int(counts.sum())
     if total:
         local = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
@@ -364,7 +178,7 @@ def _read_start(p: _Problem, out: _Outputs, rows: torch.Tensor, counts: torch.Te
         out.add(rows[local] * p.times.shape[1] + cols, p.read(p.y0[local]))
 
 
-def _check_finite(p: _Problem, a: _Active) -> None:
+def _check_finite(p: Problem, a: _Active) -> None:
     if not _all_finite(a.y):
         bad = (~torch.isfinite(a.y)).any(-1).nonzero()[0, 0]
         raise p.fail(
@@ -373,14 +187,14 @@ def _check_finite(p: _Problem, a: _Active) -> None:
         )
 
 
-def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
+def _solve_adaptive(p: Problem, tab: Tableau) -> torch.Tensor:
     cfg = p.config
     out = _Outputs(p)
     active, _ = _start(p, out)
     if len(active.rows) == 0:
         return out.assemble()
     f = p.evaluate(active.t, active.y)
-    h = _initial_step(p, tab, active.t, active.y, f, active.direction)
+    h = initial_step(p, tab, active.t, active.y, f, active.direction)
     active.update(f=f, h=h)
     error = p.y0.new_tensor(tab.error)  # (S,)
     nodes = active.t.new_tensor(tab.alpha[:-1])  # (S - 2,) the inner stages' fractions
@@ -401,14 +215,14 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
         inner = torch.addcmul(a.t[:, None], dt[:, None], nodes).to(a.y.dtype)  # (A, S - 2)
         ks = [a.f]
         for i, beta in enumerate(tab.beta[:-1]):
-            ks.append(p.evaluate(inner[:, i], _combine(a.y, ks, beta, dt_y)))
-        y1 = _combine(a.y, ks, tab.beta[-1], dt_y)  # (A, D)
+            ks.append(p.evaluate(inner[:, i], combine(a.y, ks, beta, dt_y)))
+        y1 = combine(a.y, ks, tab.beta[-1], dt_y)  # (A, D)
         ks.append(p.evaluate(t1, y1))  # FSAL: the next step's first slope
         stages = torch.stack(ks, dim=-1)  # (A, D, S)
         with torch.no_grad():
             estimate = dt_y * (stages.detach() @ error)  # (A, D)
             tolerance = cfg.atol + cfg.rtol * torch.maximum(a.y.abs(), y1.abs())
-            ratio = _rms_rows(estimate / tolerance, p.sizes, p.shared).to(dt.dtype)  # (A,)
+            ratio = rms_rows(estimate / tolerance, p.sizes, p.shared).to(dt.dtype)  # (A,)
             accept = ratio <= 1  # NaN rejects
             # (A,) outputs covered by an accepted step: those at most t1 along the direction
             reach = ((t1 - a.t0) * a.direction)[:, None]
@@ -444,13 +258,13 @@ def _solve_adaptive(p: _Problem, tab: Tableau) -> torch.Tensor:
                 f=torch.where(take, ks[-1], a.f),
                 t=torch.where(accept, t1, a.t),
             )
-        a.update(nxt=end, h=_next_step(a.h, ratio, tab.order))
+        a.update(nxt=end, h=next_step(a.h, ratio, tab.order))
         if finished:
             a.keep(end < a.length)
     return out.assemble()
 
 
-def _solve_fixed(p: _Problem, tab: Tableau) -> torch.Tensor:
+def _solve_fixed(p: Problem, tab: Tableau) -> torch.Tensor:
     cfg = p.config
     out = _Outputs(p)
     active, ahead = _start(p, out)
@@ -477,8 +291,8 @@ def _solve_fixed(p: _Problem, tab: Tableau) -> torch.Tensor:
         dt_y = dt.to(a.y.dtype)[:, None]
         ks = [a.f]
         for alpha, beta in zip(tab.alpha[:-1], tab.beta[:-1], strict=True):
-            ks.append(p.evaluate(a.t + alpha * dt, _combine(a.y, ks, beta, dt_y)))
-        y1 = _combine(a.y, ks, tab.beta[-1], dt_y)
+            ks.append(p.evaluate(a.t + alpha * dt, combine(a.y, ks, beta, dt_y)))
+        y1 = combine(a.y, ks, tab.beta[-1], dt_y)
         ks.append(p.evaluate(t1, y1))  # the end slope: Hermite output now, next step's k1
         reach = ((t1 - a.t0) * a.direction)[:, None]
         end = torch.searchsorted(a.ahead, reach, right=True).squeeze(1)
@@ -491,7 +305,7 @@ def _solve_fixed(p: _Problem, tab: Tableau) -> torch.Tensor:
     return out.assemble()
 
 
-def _solve_each_row(p: _Problem) -> torch.Tensor:
+def _solve_each_row(p: Problem) -> torch.Tensor:
     """Each row alone through :func:`solve` (torchdiffeq): for what has no native row solver."""
     out = _Outputs(p)
     _, ahead = _start(p, out)
@@ -524,7 +338,7 @@ class _ScalarTime(torch.nn.Module):
         return self.field(t.reshape(1), y)
 
 
-ROW_METHODS: dict[str, Callable[[_Problem], torch.Tensor]] = {
+ROW_METHODS: dict[str, Callable[[Problem], torch.Tensor]] = {
     name: functools.partial(_solve_adaptive if tab.error is not None else _solve_fixed, tab=tab)
     for name, tab in TABLEAUX.items()
 }
@@ -643,7 +457,7 @@ def solve_rows(
 
     # dispatch
     stats = SolveStats(n_rows=rows)
-    problem = _Problem(
+    problem = Problem(
         field,
         torch.cat(parts, dim=-1),  # (R, D)
         [part.shape[-1] for part in parts],
@@ -660,11 +474,19 @@ def solve_rows(
     if config.method in TABLEAUX:
         problem.dense = problem.y0.new_tensor(TABLEAUX[config.method].dense)
     implement = ROW_METHODS.get(config.method, _solve_each_row)
-    if config.adjoint:  # the adjoint solve is torchdiffeq's
+    native_adjoint = config.backward_method in TABLEAUX and implement is not _solve_each_row
+    if config.adjoint and not native_adjoint:  # torchdiffeq's adjoint, one row at a time
         implement = _solve_each_row
 
     # compute
-    ys = implement(problem)  # (R, n, D)
+    if config.adjoint and native_adjoint:
+        problem.project = None  # the backward solve needs whole states
+        params = [q for q in getattr(field, "parameters", list)() if q.requires_grad]
+        ys = adjoint_rows(problem, implement, TABLEAUX[config.backward_method], params)
+        if project is not None:
+            ys = ys @ project
+    else:
+        ys = implement(problem)  # (R, n, D)
 
     # format
     if not _all_finite(ys):

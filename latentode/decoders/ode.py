@@ -10,9 +10,8 @@ from torch import nn
 from latentode._validation import check_int
 from latentode.core.integral import IntegralField
 from latentode.core.rowwise import solve_rows
-from latentode.core.solver import SolverConfig, SolveStats, solve
+from latentode.core.solver import SolverConfig, SolveStats
 from latentode.core.vector_field import VectorField
-from latentode.data.batch import union_grid
 
 __all__ = ["ODEDecoder"]
 
@@ -33,8 +32,9 @@ class ODEDecoder(nn.Module):
     averages over the batch anyway.
 
     ``dopri5``, ``bosh3`` and the one-step fixed-grid methods have native row solvers
-    (:data:`~latentode.core.ROW_METHODS`); other methods, and ``adjoint=True``, solve each row
-    alone with torchdiffeq: the same answers, but one small solve per row (slow in training).
+    (:data:`~latentode.core.ROW_METHODS`), and with ``adjoint=True`` a native per-row adjoint
+    (:mod:`~latentode.core.row_adjoint`); other methods solve each row alone with torchdiffeq:
+    the same answers, but one small solve per row (slow in training).
 
     Args:
         latent_dim: Size of ``z``.
@@ -110,8 +110,6 @@ class ODEDecoder(nn.Module):
             raise ValueError(
                 f"`z0` has batch size {z0.shape[-2]} but `times` {times.shape[0]}; they must match"
             )
-        if self.solver.adjoint:
-            return self._union_trajectory(z0, times, integrand)
         lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
         rows = _SeriesRows(times.detach())
         n_samples = math.prod(lead)
@@ -143,47 +141,6 @@ class ODEDecoder(nn.Module):
         )  # each (..., batch, n_times, d)
         return out[0] if integrand is None else out
 
-    def _union_trajectory(
-        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module | None
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The adjoint's path: one batched solve on the union of the series' times.
-
-        torchdiffeq's adjoint solves one state; run row by row it cost ~84 s per decoder step
-        at 3 samples x 50 series x 50 times, against ~0.05 s batched. Here the batch shares
-        its steps (its error norm is over the whole batch, so a series' result depends
-        slightly on its batch-mates) and memory grows with the union of the times: the price
-        of the adjoint's constant memory in the number of steps.
-        """
-        grid = union_grid(times, include=[0.0])
-        start = int(torch.searchsorted(grid.times, grid.times.new_zeros(())))  # t = 0
-        stats = SolveStats()
-        field: nn.Module = self.field
-        state: torch.Tensor | tuple[torch.Tensor, ...] = z0
-        if integrand is not None:
-            field = IntegralField(self.field, integrand)
-            width = integrand(z0[..., :1, :]).shape[-1]
-            state = (z0, z0.new_zeros(*z0.shape[:-1], width))
-
-        def parts(t: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            if t.numel() == 1:  # only t = 0 requested
-                return tuple(
-                    p.unsqueeze(-2) for p in (state if isinstance(state, tuple) else (state,))
-                )
-            ys = solve(field, state, t, self.solver, stats=stats).ys
-            return ys if isinstance(ys, tuple) else (ys,)
-
-        forward = parts(grid.times[start:])  # (..., batch, n_fwd, d)
-        if start > 0:
-            backward = parts(grid.times[: start + 1].flip(0))  # from 0 down
-            forward = tuple(
-                torch.cat([b[..., 1:, :].flip(-2), f], dim=-2)
-                for b, f in zip(backward, forward, strict=True)
-            )
-        self.last_stats = [stats]
-        if integrand is None:
-            return grid.gather(forward[0])
-        return grid.gather(forward[0]), grid.gather(forward[1])
-
     def forward(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``.
 
@@ -191,8 +148,6 @@ class ODEDecoder(nn.Module):
         (``project``): its dense output costs ``n_features`` numbers per time, not
         ``latent_dim``.
         """
-        if self.solver.adjoint:
-            return self.readout(self.trajectory(z0, times))
         weight = self.readout.weight.to(z0.dtype)  # (n_features, latent)
         means = self._trajectory(z0, times, None, project=weight.T)
         return means + self.readout.bias.to(z0.dtype)

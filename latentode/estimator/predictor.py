@@ -203,13 +203,11 @@ class Predictor:
         n_series = len(user_times)
         max_t = max(t.size for t in user_times)
 
-        # The decoder solves each series at its own times (memory within ~5x its output);
-        # only the adjoint keeps one solve on the union of a block's times.
-        adjoint = model.decoder.solver.adjoint
+        # The decoder solves each series at its own times: per output time it keeps
+        # n_features numbers (read in feature space), and the steps' stages ~5 latent states.
 
         def cost(size: int, n_times: int) -> int:
-            solved = size * n_times if adjoint else n_times
-            return n_samples * size * (solved * latent * 4 * 5 + n_times * width * 8)
+            return n_samples * size * (n_times * latent * 4 * 5 + n_times * width * 8)
 
         size = min(_MAX_SERIES_PER_CHUNK, n_series)
         while size > 1 and cost(size, max_t) > self.memory_budget:

@@ -259,7 +259,7 @@ def test_gradients_match_torchdiffeq_row_by_row():
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("config", [SolverConfig("dopri8"), SolverConfig(adjoint=True)])
+@pytest.mark.parametrize("config", [SolverConfig("dopri8"), SolverConfig("dopri8", adjoint=True)])
 def test_methods_without_a_native_row_solver_solve_each_row_alone(config):
     field = _field()
     z0, times, lengths = _rows()
@@ -397,3 +397,66 @@ def test_shared_steps_are_one_whole_batch_solve():
     own = solve_rows(field, z0, grid.expand(5, -1), cfg)  # each row its own steps
     assert not torch.equal(own.ys, shared.ys)
     assert own.stats.nfe_forward >= shared.stats.nfe_forward  # the hardest row sets the calls
+
+
+@pytest.mark.parametrize(
+    ("config", "rtol"),
+    [
+        (SolverConfig(rtol=1e-9, atol=1e-10, adjoint=True), 1e-6),
+        (SolverConfig("bosh3", rtol=1e-9, atol=1e-10, adjoint=True), 1e-5),
+        (SolverConfig("rk4", step_size=0.01, adjoint=True), 1e-6),
+        (SolverConfig(rtol=1e-9, atol=1e-10, adjoint=True, adjoint_rtol=1e-10), 1e-6),
+    ],
+)
+def test_the_native_adjoint_gives_the_direct_gradients(config, rtol):
+    """Forward, backward, padded, repeated, at-t0 and empty rows: the adjoint's gradients to
+    the initial states and the field's parameters are those of differentiating the solve."""
+    field = _field()
+    z0, times, lengths = _rows()
+    weights = torch.randn(6, 7, 3, dtype=f64, generator=torch.Generator().manual_seed(5))
+
+    def grads(adjoint):
+        z = z0.clone().requires_grad_(True)
+        sol = solve_rows(
+            field,
+            z,
+            times,
+            config.replace(adjoint=adjoint, adjoint_rtol=None) if not adjoint else config,
+            lengths=lengths,
+        )
+        params = [z, *field.parameters()]
+        return sol, torch.autograd.grad((sol.ys * weights).sum(), params)
+
+    ours, g_adj = grads(True)
+    theirs, g_dir = grads(False)
+    torch.testing.assert_close(ours.ys, theirs.ys, rtol=0, atol=0)  # the same forward solve
+    assert ours.stats.nfe_backward > 0
+    assert theirs.stats.nfe_backward == 0
+    for a, b in zip(g_adj, g_dir, strict=True):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))
+
+
+def test_the_native_adjoint_keeps_no_graph_of_the_steps():
+    """The adjoint's memory does not grow with the steps: its forward keeps only outputs."""
+    field = _field()
+    z0, times, lengths = _rows()
+    tight = SolverConfig(rtol=1e-10, atol=1e-12)
+
+    def saved_numbers(config):
+        held = []
+
+        def pack(t):
+            held.append(t.numel())
+            return t
+
+        z = z0.clone().requires_grad_(True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            sol = solve_rows(field, z, times, config, lengths=lengths)
+        return sum(held), sol
+
+    direct, sol = saved_numbers(tight)
+    adjoint, _ = saved_numbers(tight.replace(adjoint=True))
+    assert sol.stats.steps_forward > 20
+    kept = sol.ys.numel() + sum(p.numel() for p in field.parameters())
+    assert adjoint <= kept + z0.numel()
+    assert direct > 20 * adjoint  # differentiating the solve keeps every step's stages

@@ -179,32 +179,49 @@ def test_batch_mismatch_is_refused():
         _decoder().trajectory(torch.zeros(2, 3, dtype=f64), torch.zeros(3, 4, dtype=f64))
 
 
-def test_the_adjoint_decodes_the_batch_in_one_solve_and_matches_the_direct_gradients(
-    monkeypatch,
+@pytest.mark.parametrize("with_integral", [False, True])
+def test_the_adjoint_solves_rows_natively_and_matches_the_direct_gradients(
+    monkeypatch, with_integral
 ):
-    """The adjoint keeps the batched union solve: torchdiffeq's adjoint run row by row took
-    ~84 s per decoder step at 3 samples x 50 series x 50 times."""
-    import latentode.decoders.ode as ode_module
+    """adjoint=True: the native per-row adjoint (no union of the series' times, no torchdiffeq
+    row by row): the direct solve's values, and its gradients to the solver's tolerance."""
+    import latentode.core.rowwise as rowwise
 
     torch.manual_seed(0)
-    direct = ODEDecoder(3, 2, width=8, depth=1, train_solver=TIGHT).double()
-    adjoint = ODEDecoder(
-        3, 2, width=8, depth=1, train_solver=SolverConfig(rtol=1e-9, atol=1e-10, adjoint=True)
-    ).double()
+    direct = ODEDecoder(3, 2, width=8, depth=1, train_solver=TIGHT).double().eval()
+    adjoint = (
+        ODEDecoder(
+            3, 2, width=8, depth=1, train_solver=SolverConfig(rtol=1e-9, atol=1e-10, adjoint=True)
+        )
+        .double()
+        .eval()
+    )
     adjoint.load_state_dict(direct.state_dict())
+    head = PoissonHead(3, 2, hidden=4).double()
     z0 = torch.randn(2, 4, 3, dtype=torch.float64)
     times = torch.tensor([[0.0, 0.5, 1.0], [0.2, 0.9, 1.5], [-0.4, 0.3, 0.8], [0.1, 0.6, 2.0]])
     times = times.double()
 
-    def no_rows(*args, **kwargs):
-        raise AssertionError("the adjoint must not solve row by row")
+    def no_torchdiffeq(*args, **kwargs):
+        raise AssertionError("the native adjoint must not solve row by row with torchdiffeq")
 
-    monkeypatch.setattr(ode_module, "solve_rows", no_rows)
-    got = adjoint.trajectory(z0, times)
+    def run(dec):
+        z = z0.clone().requires_grad_(True)
+        out = dec.trajectory_with_integral(z, times, head) if with_integral else (dec(z, times),)
+        loss = sum(
+            (o * torch.linspace(-1, 1, o.numel(), dtype=o.dtype).view_as(o)).sum() for o in out
+        )
+        params = [z, *(dec.field.parameters() if with_integral else dec.parameters())]
+        params += list(head.parameters()) if with_integral else []
+        return out, torch.autograd.grad(loss, params)
+
+    monkeypatch.setattr(rowwise, "_solve_each_row", no_torchdiffeq)
+    got, g_adj = run(adjoint)
+    assert adjoint.last_stats[0].nfe_backward > 0
+    assert adjoint.last_stats[0].n_rows == 2 * (4 + 1)  # each sample's rows, one backward
     monkeypatch.undo()
-    want = direct.trajectory(z0, times)
-    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-8)
-    g_adj = torch.autograd.grad(got.sum(), list(adjoint.field.parameters()))
-    g_dir = torch.autograd.grad(want.sum(), list(direct.field.parameters()))
+    want, g_dir = run(direct)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)  # the same forward solve
     for a, b in zip(g_adj, g_dir, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
