@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 class LinearField(nn.Module):
@@ -38,3 +39,20 @@ def linear_integral(A: torch.Tensor, z0: torch.Tensor, times: torch.Tensor) -> t
     dt = (times - times[0]).reshape(-1, 1, 1)
     expm = torch.linalg.matrix_exp(A.unsqueeze(0) * dt)
     return torch.einsum("ij,tjk,bk->bti", torch.linalg.inv(A), expm - eye, z0)
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any operation returns: ``largest`` elements, ``largest_bytes``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+        self.largest_bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, tuple | list) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+                self.largest_bytes = max(self.largest_bytes, t.numel() * t.element_size())
+        return out

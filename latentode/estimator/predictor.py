@@ -46,7 +46,6 @@ __all__ = ["INTERVALS", "MEMORY_BUDGET", "NonFiniteModelError", "Predictor"]
 INTERVALS = ("predictive", "mean")
 _MAX_SAMPLES = 100_000  # posterior/prior draws per call; more is a typo, not a request
 _MAX_SERIES_PER_CHUNK = 200
-_MAX_VALUES_PER_CHUNK = 20_000_000  # floats of (samples, series, times, features) in memory
 # Bytes one prediction call may hold at once for its decoded samples, whatever the request:
 # series, samples and times are cut into blocks that fit (see Predictor.blocks).
 MEMORY_BUDGET = 256 * 2**20
@@ -180,10 +179,31 @@ class Predictor:
         return IrregularDataset(series, fmt, self.time_scaler, events=event_series)
 
     def chunks(self, n_series: int, n_times: int, n_samples: int) -> Iterator[range]:
-        per_series = max(1, n_samples * n_times * self.n_features)
-        size = max(1, min(_MAX_SERIES_PER_CHUNK, _MAX_VALUES_PER_CHUNK // per_series))
+        """Whole series per block, as many as :attr:`memory_budget` allows for ``n_times``
+        each, and at least one (for work that cannot cut a series, e.g. its likelihood)."""
+        size = self.series_per_block(n_series, n_times, n_samples)
         for start in range(0, n_series, size):
             yield range(start, min(start + size, n_series))
+            if size < n_series:
+                _release_freed_memory()
+
+    def block_bytes(self, size: int, n_times: int, n_samples: int, width: int = 0) -> int:
+        """Bytes a block of ``size`` series × ``n_times`` × ``n_samples`` holds at its peak.
+
+        The decoder solves each series at its own times: per output time its steps' stages
+        hold ~5 latent states; the block also holds ``width`` user-unit values per time
+        (default 5 per feature: the draws, noise and quantiles).
+        """
+        model = self.module.model
+        width = width or 5 * model.n_features
+        return n_samples * size * n_times * (model.latent_dim * 4 * 5 + width * 8)
+
+    def series_per_block(self, n_series: int, n_times: int, n_samples: int, width: int = 0) -> int:
+        """The most whole series (of ``n_times`` each) a block of the budget holds; >= 1."""
+        size = min(_MAX_SERIES_PER_CHUNK, max(n_series, 1))
+        while size > 1 and self.block_bytes(size, n_times, n_samples, width) > self.memory_budget:
+            size = max(1, size // 2)
+        return size
 
     def blocks(
         self, user_times: list[np.ndarray], n_samples: int, width: int = 0
@@ -197,21 +217,13 @@ class Predictor:
         latent states, ~5 per output time, + ``width`` user-unit values held per feature;
         default ~5, the draws, noise and quantiles).
         """
-        model = self.module.model
-        width = width or 5 * model.n_features
-        latent = model.latent_dim
         n_series = len(user_times)
         max_t = max(t.size for t in user_times)
 
-        # The decoder solves each series at its own times: per output time it keeps
-        # n_features numbers (read in feature space), and the steps' stages ~5 latent states.
-
         def cost(size: int, n_times: int) -> int:
-            return n_samples * size * (n_times * latent * 4 * 5 + n_times * width * 8)
+            return self.block_bytes(size, n_times, n_samples, width)
 
-        size = min(_MAX_SERIES_PER_CHUNK, n_series)
-        while size > 1 and cost(size, max_t) > self.memory_budget:
-            size = max(1, size // 2)
+        size = self.series_per_block(n_series, max_t, n_samples, width)
         if cost(size, max_t) <= self.memory_budget:
             for start in range(0, n_series, size):
                 yield range(start, min(start + size, n_series)), user_times, 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchdiffeq
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentode.core import IntegralField, SolverConfig
 from latentode.decoders import ODEDecoder
 from latentode.heads import PoissonHead
+from tests.problems import LargestTensor
 
 f64 = torch.float64
 TIGHT = SolverConfig(rtol=1e-9, atol=1e-10)
@@ -119,21 +119,6 @@ def test_training_shares_the_steps_of_one_whole_batch_solve():
     torch.testing.assert_close(own, traj, rtol=0.05, atol=0.01)  # both near the true path
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an operation returns."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, tuple | list) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
 def test_memory_is_linear_in_each_series_own_times():
     """No tensor over the union of the batch's times: 40 series × 30 own times each."""
     dec = _decoder(LOOSE)
@@ -141,7 +126,7 @@ def test_memory_is_linear_in_each_series_own_times():
     samples, batch, n, latent = 2, 40, 30, 3
     z0 = torch.randn(samples, batch, latent, dtype=f64, generator=g)
     times = torch.rand(batch, n, dtype=f64, generator=g) * 2  # union: 1200 distinct times
-    mode = _LargestTensor()
+    mode = LargestTensor()
     with mode:
         dec.trajectory(z0.requires_grad_(True), times).sum().backward()
     own = samples * batch * n * latent  # the output itself

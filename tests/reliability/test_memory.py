@@ -6,10 +6,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from latentode.data import make_clinical_events
+from latentode.data import make_clinical_events, make_periodic
 from latentode.estimator import LatentODE
+from latentode.estimator.predictor import Predictor
+from tests.problems import LargestTensor
 
 TINY = {
     "latent_dim": 3,
@@ -33,17 +36,21 @@ def fitted():
 
 @pytest.fixture
 def decoded_sizes(fitted, monkeypatch):
-    """Bytes of every latent trajectory the model decodes, recorded per call."""
-    model = fitted[0].module_.model
+    """Per decoder call, the bytes of the largest tensor it makes (states, stages, outputs)."""
+    decoder = fitted[0].module_.model.decoder
     sizes: list[int] = []
-    trajectory = model.decoder.trajectory
 
-    def recording(z0, times, *args, **kwargs):
-        out = trajectory(z0, times, *args, **kwargs)
-        sizes.append(out.numel() * out.element_size())
-        return out
+    def recording(method):
+        def run(*args, **kwargs):
+            with LargestTensor() as mode:
+                out = method(*args, **kwargs)
+            sizes.append(mode.largest_bytes)
+            return out
 
-    monkeypatch.setattr(model.decoder, "trajectory", recording)
+        return run
+
+    monkeypatch.setattr(decoder, "forward", recording(decoder.forward))
+    monkeypatch.setattr(decoder, "trajectory", recording(decoder.trajectory))
     return sizes
 
 
@@ -104,3 +111,29 @@ def test_prior_and_posterior_samples_cut_into_blocks(fitted, monkeypatch, decode
     assert max(decoded_sizes) <= BUDGET
     again = model.sample(30, times=TIMES, df=df, random_state=1)
     np.testing.assert_array_equal(post.to_numpy(), again.to_numpy())
+
+
+def test_scores_are_cut_by_the_budget_too(monkeypatch):
+    """score used to size its blocks by a count of values, blind to the latent size and the
+    budget; now whole series per block, as many as the budget holds."""
+    df = make_periodic(n_series=30, n_points=40, random_state=0).observed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LatentODE(**TINY).fit(df)
+    blocks = []
+    chunks = Predictor.chunks
+
+    def counted(self, *args):
+        for rows in chunks(self, *args):
+            blocks.append(len(rows))
+            yield rows
+
+    monkeypatch.setattr(Predictor, "chunks", counted)
+    whole = model.score_details(df, n_samples=200)
+    assert blocks == [30]
+    blocks.clear()
+    _cut(monkeypatch, model)
+    cut = model.score_details(df, n_samples=200)
+    assert len(blocks) > 1
+    assert max(blocks) * 200 * 40 * (3 * 20 + 5 * 8) <= BUDGET
+    pd.testing.assert_frame_equal(cut, whole, rtol=1e-5)
