@@ -14,7 +14,7 @@ from torch.distributions import Normal
 from latentode._validation import check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
 from latentode.data.batch import IrregularBatch
-from latentode.decoders import LEVELS, Anchor, ODEDecoder
+from latentode.decoders import DECODERS, LEVELS, Anchor, FlowDecoder, ODEDecoder
 from latentode.encoders import ENCODERS
 from latentode.heads import GaussianHead, PoissonHead
 from latentode.heads.poisson import poisson_log_likelihood
@@ -114,8 +114,13 @@ class LatentODEModel(nn.Module):
         encoder: ``"odernn"`` (default) or ``"gru"`` (see :data:`latentode.encoders.ENCODERS`).
         encoder_hidden: Encoder state size. Default 32.
         encoder_kwargs: Extra encoder options (e.g. ``{"n_substeps": 4}``).
-        decoder_width: Width of the latent vector field. Default 64.
-        decoder_depth: Residual blocks in the latent vector field. Default 2.
+        decoder_width: Width of the latent vector field (or of the flow's networks). Default 64.
+        decoder_depth: Residual blocks in the latent vector field (or in each flow network).
+            Default 2.
+        decoder: ``"ode"`` (default): a Neural ODE decoder
+            (:class:`~latentode.decoders.ODEDecoder`); ``"flow"``: a neural flow, the
+            solution map without a solver (:class:`~latentode.decoders.FlowDecoder`).
+        flow: With ``decoder="flow"``: ``"resnet"`` (default), ``"gru"`` or ``"coupling"``.
         obs_std: Observation std of the Gaussian head. Default 0.01.
         learn_std: Learn a per-feature std. Default False.
         train_solver: Decoder solver settings for training. Default ``SolverConfig()``.
@@ -142,6 +147,8 @@ class LatentODEModel(nn.Module):
         encoder_kwargs: Mapping[str, Any] | None = None,
         decoder_width: int = 64,
         decoder_depth: int = 2,
+        decoder: str = "ode",
+        flow: str = "resnet",
         obs_std: float = 0.01,
         learn_std: bool = False,
         train_solver: SolverConfig | None = None,
@@ -164,14 +171,25 @@ class LatentODEModel(nn.Module):
             n_static=self.level.n_static,
             **dict(encoder_kwargs or {}),
         )
-        self.decoder = ODEDecoder(
-            latent_dim,
-            n_features,
-            width=decoder_width,
-            depth=decoder_depth,
-            train_solver=train_solver,
-            eval_solver=eval_solver,
-        )
+        if check_choice("decoder", decoder, DECODERS) == "flow":
+            self.decoder: ODEDecoder | FlowDecoder = FlowDecoder(
+                latent_dim,
+                n_features,
+                flow=flow,
+                width=decoder_width,
+                depth=decoder_depth,
+                train_solver=train_solver,
+                eval_solver=eval_solver,
+            )
+        else:
+            self.decoder = ODEDecoder(
+                latent_dim,
+                n_features,
+                width=decoder_width,
+                depth=decoder_depth,
+                train_solver=train_solver,
+                eval_solver=eval_solver,
+            )
         self.head = GaussianHead(n_features, std=obs_std, learn_std=learn_std)
         # the spread of new observations around the curve, fitted after training (predictions)
         self.noise = PredictiveNoise(n_features)

@@ -27,7 +27,7 @@ def _needs(name: str) -> list[str]:
 def test_every_config_is_listed():
     names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
     assert names == sorted(
-        ["co2", "coal", "csv", "hopper_extrap", "pbcseq", "periodic", "spiral"]
+        ["co2", "coal", "csv", "hopper_extrap", "pbcseq", "periodic", "periodic_flow", "spiral"]
         + [f"hopper_interp_{p}" for p in (10, 20, 30, 50)]
     )
 

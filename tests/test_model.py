@@ -98,7 +98,7 @@ def test_a_few_steps_of_training_reduce_the_loss():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of 'gru', 'odernn'"),
+        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of 'flowrnn', 'gru', 'odernn'"),
         ({"latent_dim": 0}, ValueError, r"`latent_dim` must be at least 1"),
     ],
 )

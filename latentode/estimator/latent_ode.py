@@ -47,12 +47,14 @@ class LatentODE(BaseEstimator):
     ----------
     latent_dim : int, default=16
         Size of the latent state.
-    encoder : {"odernn", "gru"}, default="odernn"
-        ODE-RNN (the state follows a learned ODE between observations) or a GRU with time gaps.
+    encoder : {"odernn", "gru", "flowrnn"}, default="odernn"
+        ODE-RNN (the state follows a learned ODE between observations), a GRU with time gaps,
+        or an ODE-RNN whose state crosses each gap by a neural flow (``flow``) in one step.
     encoder_hidden : int, default=32
         Encoder state size.
     decoder_width, decoder_depth : int, default=64, 2
-        Width and residual blocks of the latent vector field.
+        Width and residual blocks of the latent vector field (with ``decoder="flow"``, of
+        each of the flow's networks).
     solver : str, default="dopri5"
         ODE method for training and prediction (see ``latentode.core.METHODS``).
     rtol, atol : float, default=1e-2, 1e-3
@@ -162,6 +164,13 @@ class LatentODE(BaseEstimator):
     memory_budget : int or None, default=None
         Bytes of decoded samples one block of a prediction call may hold (at least 1 MiB);
         None: 256 MiB. Series, samples and a long series' times are cut into blocks that fit.
+    decoder : {"ode", "flow"}, default="ode"
+        A Neural ODE decoder, or a neural flow (Biloš et al. 2021): the solution map
+        ``z(t) = F(t, z0)`` itself, one network evaluation per output time and no solver
+        (the solver settings then apply only to a Poisson head's integral).
+    flow : {"resnet", "gru", "coupling"}, default="resnet"
+        The flow of ``decoder="flow"`` and of ``encoder="flowrnn"``: a time-gated residual
+        block with a Lipschitz bound, the GRU flow, or affine coupling layers.
 
     Attributes
     ----------
@@ -253,12 +262,16 @@ class LatentODE(BaseEstimator):
         conformal: bool = False,
         transforms: dict[str, Any] | None = None,
         memory_budget: int | None = None,
+        decoder: str = "ode",
+        flow: str = "resnet",
     ) -> None:
         self.latent_dim = latent_dim
         self.encoder = encoder
         self.encoder_hidden = encoder_hidden
         self.decoder_width = decoder_width
         self.decoder_depth = decoder_depth
+        self.decoder = decoder
+        self.flow = flow
         self.solver = solver
         self.rtol = rtol
         self.atol = atol
@@ -444,6 +457,8 @@ class LatentODE(BaseEstimator):
             encoder_hidden=hp.encoder_hidden,
             decoder_width=hp.decoder_width,
             decoder_depth=hp.decoder_depth,
+            decoder=hp.get("decoder", "ode"),
+            flow=hp.get("flow", "resnet"),
             solver=hp.method,
             rtol=hp.rtol,
             atol=hp.atol,

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from latentode._validation import check_bool, check_choice, check_int, check_real
+from latentode.core.flows import FLOWS
 from latentode.core.solver import METHODS
-from latentode.decoders import LEVELS
+from latentode.decoders import DECODERS, LEVELS
 from latentode.encoders import ENCODERS
 from latentode.heads.gaussian import STD_FLOOR
 from latentode.lightning.module import LR_SCHEDULES, OPTIMIZERS
@@ -88,6 +89,8 @@ CONSTRAINTS: dict[str, Callable[[str, Any], None]] = {
     "encoder_hidden": _Int(1),
     "decoder_width": _Int(1),
     "decoder_depth": _Int(0),
+    "decoder": _Choice(DECODERS),
+    "flow": _Choice(FLOWS),
     "solver": _Choice(METHODS),
     "rtol": _Real(positive=True),
     "atol": _Real(positive=True),
@@ -188,7 +191,17 @@ def _event_kinds(p: dict[str, Any]) -> None:
         raise ValueError("`event_kinds` needs poisson=True")
 
 
+def _flow(p: dict[str, Any]) -> None:
+    if p["decoder"] == "flow" and p["adjoint"]:
+        raise ValueError(
+            "decoder='flow' solves no ODE for its paths, so adjoint=True has nothing to "
+            "differentiate; use adjoint=False (the flow's memory does not grow with solver "
+            "steps anyway)"
+        )
+
+
 _RULES: tuple[Callable[[dict[str, Any]], None], ...] = (
+    _flow,
     _noise_floor,
     _budget,
     _trainer_kwargs,
@@ -215,6 +228,8 @@ def module_kwargs(params: dict[str, Any]) -> dict[str, Any]:
         "encoder_hidden": params["encoder_hidden"],
         "decoder_width": params["decoder_width"],
         "decoder_depth": params["decoder_depth"],
+        "decoder": params["decoder"],
+        "flow": params["flow"],
         "obs_std": float(params["likelihood_std"]),
         "learn_std": params["learn_std"],
         "method": params["solver"],

@@ -240,6 +240,8 @@ _LEGACY_PARAMS = {
     "level": "none",
     "time_gaps_per_unit": None,
     "memory_budget": None,
+    "decoder": "ode",
+    "flow": "resnet",
 }
 
 

@@ -79,7 +79,7 @@ class LatentODEModule(pl.LightningModule):
     Args:
         n_features: Observed features.
         latent_dim, encoder, encoder_hidden, n_substeps, decoder_width, decoder_depth,
-            obs_std, learn_std: see :class:`~latentode.model.LatentODEModel`.
+            decoder, flow, obs_std, learn_std: see :class:`~latentode.model.LatentODEModel`.
         method, rtol, atol, adjoint: decoder solver settings for training.
         eval_method, eval_rtol, eval_atol: decoder solver settings for validation, testing and
             prediction; each defaults to its training value.
@@ -116,6 +116,8 @@ class LatentODEModule(pl.LightningModule):
         n_substeps: int = 2,
         decoder_width: int = 64,
         decoder_depth: int = 2,
+        decoder: str = "ode",
+        flow: str = "resnet",
         obs_std: float = 0.01,
         learn_std: bool = False,
         method: str = "dopri5",
@@ -154,7 +156,10 @@ class LatentODEModule(pl.LightningModule):
             rtol=rtol if eval_rtol is None else eval_rtol,
             atol=atol if eval_atol is None else eval_atol,
         )
-        encoder_kwargs = {"n_substeps": n_substeps} if encoder == "odernn" else {}
+        encoder_kwargs: dict[str, Any] = {
+            "odernn": {"n_substeps": n_substeps},
+            "flowrnn": {"flow": flow},  # one flow family names the encoder's and decoder's
+        }.get(encoder, {})
         self.model = LatentODEModel(
             n_features,
             latent_dim,
@@ -163,6 +168,8 @@ class LatentODEModule(pl.LightningModule):
             encoder_kwargs=encoder_kwargs,
             decoder_width=decoder_width,
             decoder_depth=decoder_depth,
+            decoder=decoder,
+            flow=flow,
             obs_std=obs_std,
             learn_std=learn_std,
             train_solver=train_solver,

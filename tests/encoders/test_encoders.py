@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from latentode.data.collate import SeriesItem, collate
-from latentode.encoders import ENCODERS, GRUEncoder, ODERNNEncoder
+from latentode.encoders import ENCODERS, FlowRNNEncoder, GRUEncoder, ODERNNEncoder
 
 N_FEATURES = 3
 
@@ -40,7 +40,7 @@ NAMES = sorted(ENCODERS)
 
 
 def test_registry():
-    assert {"gru": GRUEncoder, "odernn": ODERNNEncoder} == ENCODERS
+    assert {"flowrnn": FlowRNNEncoder, "gru": GRUEncoder, "odernn": ODERNNEncoder} == ENCODERS
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -201,6 +201,13 @@ def test_datetime_times_round_trip(fitted):
             ValueError,
             r"stays above 0.001; got likelihood_std=0.0001",
         ),
+        ({"decoder": "sde"}, ValueError, r"`decoder` must be one of 'flow', 'ode'"),
+        ({"decoder": "flow", "flow": "spline"}, ValueError, r"`flow` must be one of 'coupling'"),
+        (
+            {"decoder": "flow", "adjoint": True},
+            ValueError,
+            r"decoder='flow' solves no ODE for its paths, so adjoint=True",
+        ),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(frame, kwargs, error, match):
@@ -390,3 +397,15 @@ def test_the_adjoint_fits_like_the_direct_gradients(frame):
     a = adjoint.predict(part, interval="mean")["x"].to_numpy()
     d = direct.predict(part, interval="mean")["x"].to_numpy()
     np.testing.assert_allclose(a, d, rtol=1e-2, atol=1e-2 * float(np.abs(d).max()))
+
+
+@pytest.mark.parametrize("flow", ["resnet", "gru", "coupling"])
+def test_a_flow_decoder_fits_predicts_and_round_trips(frame, tmp_path, flow):
+    model = LatentODE(**{**TINY, "decoder": "flow", "flow": flow}).fit(frame)
+    assert type(model.module_.model.decoder).__name__ == "FlowDecoder"
+    pred = model.predict(frame, horizon=2.0)
+    assert np.isfinite(pred.filter(like="x").to_numpy()).all()
+    model.save(tmp_path / "m")
+    again = LatentODE.load(tmp_path / "m")
+    assert again.get_params()["flow"] == flow
+    pd.testing.assert_frame_equal(pred, again.predict(frame, horizon=2.0))

@@ -228,7 +228,7 @@ def test_non_finite_guard_names_the_fix():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of 'gru', 'odernn'"),
+        ({"encoder": "lstm"}, ValueError, r"`encoder` must be one of 'flowrnn', 'gru', 'odernn'"),
         ({"latent_dim": 0}, ValueError, r"`latent_dim` must be at least 1"),
         ({"n_samples": 0}, ValueError, r"`n_samples` must be at least 1"),
         ({"rtol": -1e-3}, ValueError, r"`rtol` must be > 0"),
