@@ -106,14 +106,21 @@ def build(
     )
     dm.setup()
     torch.manual_seed(args.seed)
+    encoder_kwargs = (
+        {"n_substeps": args.n_substeps, "field_width": 32}
+        if args.encoder == "odernn"
+        else {"flow": args.flow, "field_width": 32}
+    )
     model = LatentODEModel(
         dm.n_features,
         latent_dim=args.latent_dim,
-        encoder="odernn",
+        encoder=args.encoder,
         encoder_hidden=20,
-        encoder_kwargs={"n_substeps": args.n_substeps, "field_width": 32},
+        encoder_kwargs=encoder_kwargs,
         decoder_width=100,
         decoder_depth=1,
+        decoder=args.decoder,
+        flow=args.flow,
         obs_std=0.01,
         train_solver=SolverConfig(method="dopri5", rtol=1e-3, atol=1e-4),
     )
@@ -206,7 +213,7 @@ def train(args: argparse.Namespace, task: str) -> tuple[RunResult, LatentODEMode
         seconds_per_iteration=seconds,
         nfe_forward=nfe,
         row_nfe=row_nfe,
-        nfe_encoder=model.encoder.nfe,
+        nfe_encoder=getattr(model.encoder, "nfe", 0),
         epochs=args.epochs,
         test_mse=evaluate(model, dm.test_dataloader()),
         train_seconds=train_seconds,
@@ -308,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
         "--test-every", type=int, default=0, help="test MSE after every N-th epoch (0: at the end)"
     )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--decoder", choices=["ode", "flow"], default="ode")
+    parser.add_argument("--encoder", choices=["odernn", "flowrnn"], default="odernn")
+    parser.add_argument("--flow", choices=["resnet", "gru", "coupling"], default="resnet")
     parser.add_argument("--quiet", dest="verbose", action="store_false")
     args = parser.parse_args(argv)
     if args.quick:
@@ -325,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     for task in args.tasks:
         result, model, batch = train(args, task)
         results.append(result)
-        if task == args.tasks[0] and args.profile:
+        if task == args.tasks[0] and args.profile and args.decoder == "ode":
             profile(model, batch, args.n_samples, repeats=5 if args.quick else 20)
     print("\nresults")
     print(
@@ -360,6 +370,9 @@ def main(argv: list[str] | None = None) -> None:
                 "threads",
                 "seed",
                 "data",
+                "decoder",
+                "encoder",
+                "flow",
             )
         }
         | {"solver": "dopri5 rtol 1e-3 atol 1e-4", "torch": torch.__version__},
