@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--decoder", choices=["ode", "flow"], default="ode")
     parser.add_argument("--encoder", choices=["odernn", "flowrnn"], default="odernn")
-    parser.add_argument("--flow", choices=["resnet", "gru", "coupling"], default="resnet")
+    parser.add_argument("--flow", choices=["resnet", "gru", "coupling"], default="coupling")
     parser.add_argument("--quiet", dest="verbose", action="store_false")
     args = parser.parse_args(argv)
     if args.quick:

@@ -120,7 +120,7 @@ class LatentODEModel(nn.Module):
         decoder: ``"ode"`` (default): a Neural ODE decoder
             (:class:`~latentode.decoders.ODEDecoder`); ``"flow"``: a neural flow, the
             solution map without a solver (:class:`~latentode.decoders.FlowDecoder`).
-        flow: With ``decoder="flow"``: ``"resnet"`` (default), ``"gru"`` or ``"coupling"``.
+        flow: With ``decoder="flow"``: ``"coupling"`` (default), ``"resnet"`` or ``"gru"``.
         obs_std: Observation std of the Gaussian head. Default 0.01.
         learn_std: Learn a per-feature std. Default False.
         train_solver: Decoder solver settings for training. Default ``SolverConfig()``.
@@ -148,7 +148,7 @@ class LatentODEModel(nn.Module):
         decoder_width: int = 64,
         decoder_depth: int = 2,
         decoder: str = "ode",
-        flow: str = "resnet",
+        flow: str = "coupling",
         obs_std: float = 0.01,
         learn_std: bool = False,
         train_solver: SolverConfig | None = None,

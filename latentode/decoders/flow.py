@@ -29,7 +29,7 @@ class FlowDecoder(nn.Module):
     Args:
         latent_dim: Size of ``z``.
         n_features: Observed features.
-        flow: ``"resnet"`` (default), ``"gru"`` or ``"coupling"`` (see
+        flow: ``"coupling"`` (default), ``"resnet"`` or ``"gru"`` (see
             :data:`~latentode.core.flows.FLOWS`).
         width: Width of the flow's networks. Default 64.
         depth: Residual blocks in each of them. Default 1.
@@ -45,7 +45,7 @@ class FlowDecoder(nn.Module):
         latent_dim: int,
         n_features: int,
         *,
-        flow: str = "resnet",
+        flow: str = "coupling",
         width: int = 64,
         depth: int = 1,
         n_layers: int = 2,

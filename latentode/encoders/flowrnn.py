@@ -24,7 +24,7 @@ class FlowRNNEncoder(Encoder):
         n_features: Features per observation.
         latent_dim: Size of ``z0``.
         hidden_dim: State size. Default 32.
-        flow: ``"resnet"`` (default), ``"gru"`` or ``"coupling"``.
+        flow: ``"coupling"`` (default), ``"resnet"`` or ``"gru"``.
         field_width: Width of the flow's networks. Default 32.
         field_depth: Residual blocks in each. Default 1.
         n_layers: Flow layers composed. Default 1.
@@ -37,7 +37,7 @@ class FlowRNNEncoder(Encoder):
         latent_dim: int,
         hidden_dim: int = 32,
         *,
-        flow: str = "resnet",
+        flow: str = "coupling",
         field_width: int = 32,
         field_depth: int = 1,
         n_layers: int = 1,

@@ -241,7 +241,7 @@ _LEGACY_PARAMS = {
     "time_gaps_per_unit": None,
     "memory_budget": None,
     "decoder": "ode",
-    "flow": "resnet",
+    "flow": "coupling",
 }
 
 

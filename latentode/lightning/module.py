@@ -117,7 +117,7 @@ class LatentODEModule(pl.LightningModule):
         decoder_width: int = 64,
         decoder_depth: int = 2,
         decoder: str = "ode",
-        flow: str = "resnet",
+        flow: str = "coupling",
         obs_std: float = 0.01,
         learn_std: bool = False,
         method: str = "dopri5",
