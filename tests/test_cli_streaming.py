@@ -419,6 +419,7 @@ def _benchmark():
     return module
 
 
+@pytest.mark.slow  # ~45 s: it fits, writes a large file and predicts it twice under a cap
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
 @pytest.mark.timeout(900)
 def test_streaming_succeeds_under_a_memory_cap_where_one_piece_fails(tmp_path):

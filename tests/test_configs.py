@@ -32,8 +32,19 @@ def test_every_config_is_listed():
     )
 
 
+# The Hopper interpolation configs differ only in cond_fraction: one runs by default (each
+# simulates and fits for ~18 s), the others with -m slow.
+_SLOW_CONFIGS = {"hopper_interp_20", "hopper_interp_30", "hopper_interp_50"}
+
+
 @pytest.mark.parametrize(
-    "config", sorted(p for p in CONFIGS.glob("*.yaml") if p.stem != "csv"), ids=lambda p: p.stem
+    "config",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.stem in _SLOW_CONFIGS else p
+        for p in sorted(CONFIGS.glob("*.yaml"))
+        if p.stem != "csv"
+    ],
+    ids=lambda p: p.stem,
 )
 def test_config_fits_one_step(config, tmp_path, monkeypatch):
     for module in _needs(config.stem):
