@@ -141,13 +141,9 @@ def _env(path: list[Path]) -> dict[str, str]:
     return env
 
 
-def _phase_medians(
-    per_iteration: list[float], per_epoch: int, epochs: int, cut: int
-) -> tuple[float, float]:
-    """Median over epochs ``1..cut`` and over ``cut+1..epochs``."""
-    first = per_iteration[: cut * per_epoch]
-    rest = per_iteration[cut * per_epoch : epochs * per_epoch]
-    return statistics.median(first), statistics.median(rest) if rest else float("nan")
+def _epochs_median(per_iteration: list[float], per_epoch: int, lo: int, hi: int) -> float:
+    """Median of the iterations of epochs ``lo+1 .. hi``."""
+    return statistics.median(per_iteration[lo * per_epoch : hi * per_epoch])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, lo, hi in ((f"1-{cut}", 0, cut), (f"{cut + 1}-{epochs}", cut, epochs)):
         if hi <= lo:
             continue
-        r_s = _phase_medians(ref_seconds, per_epoch, epochs, cut)[0 if lo == 0 else 1]
-        r_n = _phase_medians(ref_nfe, per_epoch, epochs, cut)[0 if lo == 0 else 1]
+        r_s = _epochs_median(ref_seconds, per_epoch, lo, hi)
+        r_n = _epochs_median(ref_nfe, per_epoch, lo, hi)
         o_s = statistics.median(our_seconds[lo:hi])
         o_n = statistics.median(our_nfe[lo:hi])
         rows.append((name, r_s, o_s, r_n, o_n))

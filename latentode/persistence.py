@@ -23,6 +23,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -162,9 +163,8 @@ def _fsync(folder: Path) -> None:
     except OSError:  # pragma: no cover - Windows cannot open folders
         return
     try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
+        with contextlib.suppress(OSError):  # some file systems refuse to sync a folder
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -131,7 +131,7 @@ class ResNetFlow(_Layers):
 
 
 class _GRULayer(nn.Module):
-    def __init__(self, dim: int, width: int) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
         self.update_gate = _bounded(nn.Linear(dim + 1, dim))
         self.reset_gate = _bounded(nn.Linear(dim + 1, dim))
@@ -170,7 +170,7 @@ class GRUFlow(_Layers):
         super().__init__()
         dim = check_int("dim", dim, minimum=1)
         n_layers = check_int("n_layers", n_layers, minimum=1)
-        self.layers = nn.ModuleList(_GRULayer(dim, width) for _ in range(n_layers))
+        self.layers = nn.ModuleList(_GRULayer(dim) for _ in range(n_layers))
 
 
 class _CouplingLayer(nn.Module):

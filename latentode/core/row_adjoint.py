@@ -128,11 +128,9 @@ def _solve_back(
     k = at - 1  # the next output to stop at, walking back
     t, z, k = _absorb(p, rows, t, z, k, g, beyond, D)
     back = -p.direction[rows]  # (A,)
-    weights = z.new_tensor(tab.weights)  # (S,) the quadrature's solution weights
     error = None if tab.error is None else z.new_tensor(tab.error)
-    f = aug.evaluate(t, z)
     if error is not None:
-        h = initial_step(aug, tab, t, z, f, back)
+        h = initial_step(aug, tab, t, z, aug.evaluate(t, z), back)
     else:
         h = torch.full_like(t, config.fixed_step)
     steps = 0
@@ -150,6 +148,8 @@ def _solve_back(
         t1 = torch.where(landing, target, t + back * h)
         dt = t1 - t  # (A,) signed
         dt_z = dt.to(z.dtype)[:, None]
+        # every stage with its graph to the parameters (so no FSAL reuse of the last slope:
+        # the quadrature below needs the first stage's graph too)
         ks, fs, adjs = [], [], []
         for i in range(tab.n_stages):
             if i == 0:
@@ -182,7 +182,7 @@ def _solve_back(
                 total = sum(
                     (
                         w * (f_i * (a_i * scale)).sum()
-                        for w, f_i, a_i in zip(weights, fs, adjs, strict=True)
+                        for w, f_i, a_i in zip(tab.weights.tolist(), fs, adjs, strict=True)
                         if w
                     ),
                     torch.zeros((), dtype=z.dtype, device=z.device),

@@ -193,6 +193,8 @@ def rms_rows(x: torch.Tensor, sizes: list[int], shared: bool = False) -> torch.T
     a whole-batch solve.
     """
     square = x.square()
+    if len(sizes) == 1 and not shared:  # the common case, once per step: no stack
+        return square.mean(-1).sqrt()
     parts = torch.stack([p.mean(-1) for p in torch.split(square, sizes, dim=-1)])  # (parts, A)
     if shared:
         parts = parts.mean(-1, keepdim=True).expand_as(parts)

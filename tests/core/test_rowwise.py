@@ -415,15 +415,11 @@ def test_the_native_adjoint_gives_the_direct_gradients(config, rtol):
     z0, times, lengths = _rows()
     weights = torch.randn(6, 7, 3, dtype=f64, generator=torch.Generator().manual_seed(5))
 
+    direct = config.replace(adjoint=False, adjoint_rtol=None)
+
     def grads(adjoint):
         z = z0.clone().requires_grad_(True)
-        sol = solve_rows(
-            field,
-            z,
-            times,
-            config.replace(adjoint=adjoint, adjoint_rtol=None) if not adjoint else config,
-            lengths=lengths,
-        )
+        sol = solve_rows(field, z, times, config if adjoint else direct, lengths=lengths)
         params = [z, *field.parameters()]
         return sol, torch.autograd.grad((sol.ys * weights).sum(), params)
 
