@@ -81,6 +81,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         time_gaps_per_unit: ``gaps_per_unit`` of the :class:`TimeScaler`: None (default) maps
             the longest training span to one model time unit; a number ``k`` makes one model
             time unit ``k`` median gaps between observations.
+        time_scale: A fixed scale instead: data time units per model time unit (``1.0`` keeps
+            the data's own units, as Rubanova et al.'s code does). Default None: learned as
+            ``time_gaps_per_unit`` says. Give one of the two, not both.
         num_workers: DataLoader workers.
         seed: Seeds the split, the shuffling and the conditioning subsets.
         events: Optional event streams for a Poisson head: a long frame (or ``.csv``/
@@ -113,6 +116,7 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         batch_size: int = 50,
         origin: str = "series",
         time_gaps_per_unit: float | None = None,
+        time_scale: float | None = None,
         standardize: bool = False,
         num_workers: int = 0,
         seed: int = 0,
@@ -201,6 +205,12 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         self.time_gaps_per_unit = check_real(
             "time_gaps_per_unit", time_gaps_per_unit, positive=True, allow_none=True
         )
+        self.time_scale = check_real("time_scale", time_scale, positive=True, allow_none=True)
+        if self.time_scale is not None and self.time_gaps_per_unit is not None:
+            raise ValueError(
+                f"give `time_scale` ({time_scale}) or `time_gaps_per_unit` "
+                f"({time_gaps_per_unit}), not both: one fixes the time scale, the other learns it"
+            )
         self.num_workers = check_int("num_workers", num_workers, minimum=0)
         self.seed = check_int("seed", seed)
         self.dataset: IrregularDataset | None = None
@@ -249,7 +259,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             series = series + val_series
         train = [series[i] for i in self.split["train"]]
         _check_time_axes(series, train)
-        scaler = TimeScaler(origin=self.origin, gaps_per_unit=self.time_gaps_per_unit).fit(train)
+        scaler = TimeScaler(
+            origin=self.origin, scale=self.time_scale, gaps_per_unit=self.time_gaps_per_unit
+        ).fit(train)
         self.feature_scaler: FeatureScaler | None = None
         if self.standardize:
             self.feature_scaler = FeatureScaler().fit(train, names=fmt.value_cols)

@@ -254,6 +254,12 @@ def test_bad_module_configuration(kwargs, error, match):
         ({"extrap_cut": 1.0}, ValueError, r"`extrap_cut` must be strictly inside \(0, 1\)"),
         ({"val_fraction": 0.6, "test_fraction": 0.4}, ValueError, r"must leave series to train"),
         ({"origin": "calendar"}, ValueError, r"`origin` must be one of 'global', 'series'"),
+        ({"time_scale": 0.0}, ValueError, r"`time_scale` must be > 0"),
+        (
+            {"time_scale": 1.0, "time_gaps_per_unit": 4.0},
+            ValueError,
+            r"give `time_scale` \(1.0\) or `time_gaps_per_unit` \(4.0\), not both",
+        ),
     ],
 )
 def test_bad_datamodule_configuration(kwargs, error, match):
@@ -288,6 +294,19 @@ def test_datamodule_takes_a_user_frame_with_its_own_column_names():
     cond, target = next(iter(dm.train_dataloader()))
     assert cond.n_features == target.n_features == 2
     assert float(target.times.max()) <= 1.0 + 1e-6  # days rescaled on the training series
+    kept = IrregularTimeSeriesDataModule(
+        frame,
+        id_col="patient",
+        time_col="taken",
+        time_unit="D",
+        batch_size=4,
+        seed=1,
+        time_scale=1.0,
+    )
+    kept.setup()
+    _, target = next(iter(kept.train_dataloader()))
+    assert float(target.times.max()) > 1.0  # a fixed scale keeps the days
+    assert kept.dataset.scaler.scale_ == 1.0
 
 
 def test_training_and_evaluation_use_their_own_solvers():
