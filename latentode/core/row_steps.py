@@ -138,6 +138,9 @@ class Problem:
     dense: torch.Tensor | None = None  # (q, S) the tableau's dense output, in the state's dtype
     project: torch.Tensor | None = None  # (D, P): outputs are z(t) @ project when given
     shared: bool = False  # one error norm (and so one step) for all rows
+    breaks: torch.Tensor | None = None  # (R, m) times each row must step to, in the time dtype
+    break_lengths: torch.Tensor | None = None  # (R,) long: valid breaks per row
+    jump: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def read(self, y: torch.Tensor) -> torch.Tensor:
         """States ``(..., D)`` as outputs: ``(..., P)`` projected, else unchanged."""

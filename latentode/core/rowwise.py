@@ -187,6 +187,50 @@ def _check_finite(p: Problem, a: _Active) -> None:
         )
 
 
+def _start_breaks(p: Problem, active: _Active) -> None:
+    """Each active row's next break strictly ahead of its start: index ``bk`` and time ``tb``.
+
+    Breaks at or behind ``t0`` are the caller's to apply to ``y0``; a row with no break left
+    has ``tb = ±inf`` (never reached).
+    """
+    if p.breaks is None:
+        return
+    breaks = p.breaks.index_select(0, active.rows)  # (A, m)
+    lengths = p.break_lengths.index_select(0, active.rows)  # (A,)
+    valid = torch.arange(breaks.shape[1], device=breaks.device) < lengths[:, None]
+    ahead = (breaks - active.t0[:, None]) * active.direction[:, None]
+    behind = ((ahead <= 0) & valid).sum(1)  # (A,) breaks at or behind t0 come first
+    active.update(bk=behind, breaks=breaks, blen=lengths)
+    _next_break(active)
+
+
+def _next_break(a: _Active) -> None:
+    """``tb (A,)``: the time of break ``bk`` of each row, ``direction · inf`` past the last."""
+    at = a.bk.clamp(max=max(a.breaks.shape[1] - 1, 0)).unsqueeze(1)
+    time = a.breaks.gather(1, at).squeeze(1) if a.breaks.shape[1] else a.t.new_zeros(a.t.shape)
+    a.update(tb=torch.where(a.bk < a.blen, time, a.direction * torch.inf))
+
+
+def _land(p: Problem, a: _Active, hit: torch.Tensor, counted: bool = True) -> None:
+    """Rows ``hit (A,)`` have just landed on their next break: jump their state there.
+
+    ``p.jump(rows, index, y)`` gives the state just after break ``index`` of each row; the
+    slope is evaluated afresh from it (the field changes at a break, so the step's end slope
+    is not the next step's first).
+    """
+    index = hit.nonzero().squeeze(1)  # (H,)
+    if len(index) == 0:
+        return
+    y = p.jump(a.rows.index_select(0, index), a.bk.index_select(0, index), a.y[index])
+    f = p.evaluate(a.t.index_select(0, index), y, counted=counted)
+    a.update(
+        y=a.y.index_copy(0, index, y),
+        f=a.f.index_copy(0, index, f),
+        bk=a.bk + hit.long(),
+    )
+    _next_break(a)
+
+
 def _solve_adaptive(p: Problem, tab: Tableau) -> torch.Tensor:
     cfg = p.config
     out = _Outputs(p)
@@ -196,6 +240,7 @@ def _solve_adaptive(p: Problem, tab: Tableau) -> torch.Tensor:
     f = p.evaluate(active.t, active.y)
     h = initial_step(p, tab, active.t, active.y, f, active.direction)
     active.update(f=f, h=h)
+    _start_breaks(p, active)
     error = p.y0.new_tensor(tab.error)  # (S,)
     nodes = active.t.new_tensor(tab.alpha[:-1])  # (S - 2,) the inner stages' fractions
     steps = 0
@@ -211,6 +256,10 @@ def _solve_adaptive(p: Problem, tab: Tableau) -> torch.Tensor:
             )
         dt = a.direction * a.h  # (A,) signed steps
         t1 = a.t + dt
+        if p.breaks is not None:  # a step ends on the next break rather than cross it
+            clipped = (t1 - a.tb) * a.direction >= 0  # (A,)
+            t1 = torch.where(clipped, a.tb, t1)
+            dt = t1 - a.t
         dt_y = dt.to(a.y.dtype)[:, None]  # (A, 1)
         inner = torch.addcmul(a.t[:, None], dt[:, None], nodes).to(a.y.dtype)  # (A, S - 2)
         ks = [a.f]
@@ -259,6 +308,8 @@ def _solve_adaptive(p: Problem, tab: Tableau) -> torch.Tensor:
                 t=torch.where(accept, t1, a.t),
             )
         a.update(nxt=end, h=next_step(a.h, ratio, tab.order))
+        if p.breaks is not None:
+            _land(p, a, clipped & accept)
         if finished:
             a.keep(end < a.length)
     return out.assemble()
@@ -281,12 +332,18 @@ def _solve_fixed(p: Problem, tab: Tableau) -> torch.Tensor:
         )
     f = p.evaluate(active.t, active.y)
     active.update(f=f, k=torch.zeros_like(active.t))  # k: steps taken by each row
+    _start_breaks(p, active)
     while len(active.rows):
         a = active
         p.stats.steps_forward += 1
         _check_finite(p, a)
         signed = a.direction * h
         t1 = a.t0 + (a.k + 1) * signed  # the grid t0 + k·h, free of accumulated rounding
+        on_grid = torch.ones_like(a.k, dtype=torch.bool)
+        if p.breaks is not None:  # a break inside the step ends it there; the grid resumes
+            hit = (t1 - a.tb) * a.direction >= 0  # (A,)
+            on_grid = (t1 - a.tb) * a.direction <= 0
+            t1 = torch.where(hit, a.tb, t1)
         dt = t1 - a.t
         dt_y = dt.to(a.y.dtype)[:, None]
         ks = [a.f]
@@ -299,7 +356,9 @@ def _solve_fixed(p: Problem, tab: Tableau) -> torch.Tensor:
         outputs, finished = torch.stack([(end > a.nxt).any(), (end >= a.length).any()]).tolist()
         if outputs:
             _read_outputs(p, out, a.rows, a.nxt, end, a.t, dt, a.y, torch.stack(ks, dim=-1))
-        a.update(y=y1, f=ks[-1], t=t1, nxt=end, k=a.k + 1)
+        a.update(y=y1, f=ks[-1], t=t1, nxt=end, k=a.k + on_grid.to(a.k.dtype))
+        if p.breaks is not None:
+            _land(p, a, hit)
         if finished:
             a.keep(end < a.length)
     return out.assemble()
@@ -360,6 +419,9 @@ def solve_rows(
     t0: torch.Tensor | None = None,
     project: torch.Tensor | None = None,
     shared_steps: bool = False,
+    breaks: torch.Tensor | None = None,
+    break_lengths: torch.Tensor | None = None,
+    jump: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> RowSolution:
     """Integrate ``dz/dt = field(t, z)`` separately for every row, each to its own times.
 
@@ -388,6 +450,19 @@ def solve_rows(
             done. A row's result then depends on its batch-mates, but the batch needs as few
             field calls as its average row rather than its hardest (training uses it: its
             loss averages over the batch anyway).
+        breaks: ``(R, m)`` times where row ``r``'s dynamics change (an input's change point,
+            a dose): ``breaks[r, :break_lengths[r]]``, strictly monotone in the row's
+            direction. Breaks strictly between ``t0[r]`` and the row's last output are stepped
+            to, never across: a step that would cross one ends on it, the state becomes
+            ``jump(rows, index, y)`` there, and the next step starts from a fresh slope. So
+            a field that is smooth between breaks keeps the method's order, where smearing a
+            discontinuity over a step would cost rejected steps and accuracy. Breaks at or
+            behind ``t0`` are the caller's (apply them to ``z0``). An output at a break's
+            time reads the state just before the jump. Native methods only, not the adjoint.
+        break_lengths: ``(R,)`` valid breaks per row; default all ``m``.
+        jump: ``jump(rows (H,), index (H,), y (H, D)) -> (H, D)``: the state just after break
+            ``index[i]`` of global row ``rows[i]``, from the state ``y[i]`` just before (the
+            parts of a tuple state side by side). Required with ``breaks``.
 
     Returns:
         :class:`RowSolution` with ``ys (R, n, d)`` (``(R, n, P)`` with ``project``; zeros past
@@ -455,6 +530,19 @@ def solve_rows(
             )
         )
 
+    if breaks is not None or jump is not None:
+        break_lengths = _check_breaks(breaks, break_lengths, jump, rows, like.device, tdt, t0)
+        breaks = breaks.detach().to(device=like.device, dtype=tdt).contiguous()
+        steps = (breaks[:, 1:] - breaks[:, :-1]) * direction[:, None]  # (R, m - 1)
+        wrong = (steps <= 0) & _valid(breaks, break_lengths)[:, 1:]
+        if bool(wrong.any()):
+            r = int(wrong.nonzero()[0, 0])
+            raise ValueError(
+                f"each row's `breaks` must move the way its times do (increasing forward, "
+                f"decreasing backward) without repeats: sort them and drop repeats; row {r} "
+                f"has {breaks[r, : int(break_lengths[r])].tolist()}"
+            )
+
     # dispatch
     stats = SolveStats(n_rows=rows)
     problem = Problem(
@@ -471,12 +559,18 @@ def solve_rows(
     )
     problem.project = project
     problem.shared = bool(shared_steps)
+    problem.breaks, problem.break_lengths, problem.jump = breaks, break_lengths, jump
     if config.method in TABLEAUX:
         problem.dense = problem.y0.new_tensor(TABLEAUX[config.method].dense)
     implement = ROW_METHODS.get(config.method, _solve_each_row)
     native_adjoint = config.backward_method in TABLEAUX and implement is not _solve_each_row
     if config.adjoint and not native_adjoint:  # torchdiffeq's adjoint, one row at a time
         implement = _solve_each_row
+    if breaks is not None and (config.adjoint or implement is _solve_each_row):
+        raise ValueError(
+            f"`breaks` need a native per-row method without the adjoint ({sorted(TABLEAUX)}, "
+            f"adjoint=False); got method={config.method!r}, adjoint={config.adjoint}"
+        )
 
     # compute
     if config.adjoint and native_adjoint:
@@ -519,6 +613,30 @@ def _check_start(t0, rows: int, device, dtype) -> torch.Tensor:
     if not bool(torch.isfinite(t0).all()):
         raise ValueError("`t0` contains NaN or inf")
     return t0
+
+
+def _valid(times: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return torch.arange(times.shape[1], device=times.device) < lengths[:, None]
+
+
+def _check_breaks(breaks, lengths, jump, rows: int, device, dtype, t0) -> torch.Tensor:
+    if breaks is None or jump is None:
+        raise ValueError(
+            "`breaks` and `jump` go together: give the times where each row's dynamics change "
+            "and the state just after each; got "
+            + ("a jump without breaks" if breaks is None else "breaks without a jump")
+        )
+    if not callable(jump):
+        raise TypeError(f"`jump` must be callable as jump(rows, index, y); got {jump!r}")
+    if not isinstance(breaks, torch.Tensor) or breaks.ndim != 2 or breaks.shape[0] != rows:
+        raise ValueError(
+            f"`breaks` must be a (rows, m) tensor with rows={rows}; got "
+            f"{tuple(breaks.shape) if isinstance(breaks, torch.Tensor) else type(breaks).__name__}"
+        )
+    lengths = _check_lengths(lengths, rows, breaks.shape[1], device)
+    if not bool(torch.isfinite(breaks.to(device)[_valid(breaks, lengths.cpu())]).all()):
+        raise ValueError("`breaks` contains NaN or inf within the rows' break_lengths")
+    return lengths
 
 
 def _directions(times: torch.Tensor, valid: torch.Tensor, t0: torch.Tensor) -> torch.Tensor:
