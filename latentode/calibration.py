@@ -17,7 +17,7 @@ distance to the nearest conditioning observation then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -117,8 +117,14 @@ def _split(
         if not bool(hidden.any()) or bool(hidden[rows].all()):
             return None
     keep = ~hidden & (item.mask.amax(-1) > 0)
-    cond = SeriesItem(item.index, item.times[keep], item.values[keep], item.mask[keep])
-    target = SeriesItem(item.index, item.times[hidden], item.values[hidden], item.mask[hidden])
+    cond = replace(
+        item, times=item.times[keep], values=item.values[keep], mask=item.mask[keep],
+        event_times=None, event_kinds=None,
+    )  # fmt: skip
+    target = replace(
+        item, times=item.times[hidden], values=item.values[hidden], mask=item.mask[hidden],
+        event_times=None, event_kinds=None,
+    )  # fmt: skip
     return cond, target
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["EventBatch", "IrregularBatch", "UnionGrid", "union_grid"]
+__all__ = ["CovariateBatch", "EventBatch", "IrregularBatch", "UnionGrid", "union_grid"]
 
 
 def _move(t: torch.Tensor | None, device, dtype) -> torch.Tensor | None:
@@ -53,6 +53,87 @@ class EventBatch:
     ) -> EventBatch:
         """Move to ``device``; ``dtype`` applies to the floating tensors only."""
         return EventBatch(*(_move(t, device, dtype) for t in (self.times, self.kinds, self.mask)))
+
+
+@dataclass(eq=False)
+class CovariateBatch:
+    """Padded covariates of a batch: static features and known inputs' change points.
+
+    A plain (not frozen) dataclass for the reason given on :class:`IrregularBatch`.
+
+    Attributes:
+        times: ``(batch, m)`` scaled change points, strictly increasing within each series;
+            padding repeats the series' last one (``m ≥ 1``; a series without inputs has
+            none: length 0).
+        held: ``(batch, m, n_held)`` held inputs in force from each change point on (scaled).
+        doses: ``(batch, m, n_impulse)`` impulse amounts at each change point (scaled); 0 at
+            padding.
+        static: ``(batch, n_static)`` static features (scaled).
+        lengths: ``(batch,)`` long, change points per series.
+    """
+
+    times: torch.Tensor
+    held: torch.Tensor
+    doses: torch.Tensor
+    static: torch.Tensor
+    lengths: torch.Tensor
+
+    @property
+    def n_held(self) -> int:
+        return int(self.held.shape[-1])
+
+    @property
+    def n_impulse(self) -> int:
+        return int(self.doses.shape[-1])
+
+    @property
+    def n_static(self) -> int:
+        return int(self.static.shape[-1])
+
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.times, self.held, self.doses, self.static, self.lengths)
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> CovariateBatch:
+        """Move to ``device``; ``dtype`` applies to the floating tensors only."""
+        return CovariateBatch(*(_move(t, device, dtype) for t in self._tensors()))
+
+    def select(self, rows: torch.Tensor) -> CovariateBatch:
+        return CovariateBatch(*(t[rows] for t in self._tensors()))
+
+    def pin_memory(self) -> CovariateBatch:
+        return CovariateBatch(
+            *(
+                t.pin_memory()
+                for t in (self.times, self.held, self.doses, self.static, self.lengths)
+            )
+        )
+
+    def _last_change(self, times: torch.Tensor) -> torch.Tensor:
+        """``(batch, n)`` long: the latest change point at or before each of ``times``.
+
+        Times before a series' first change point get its first (the caller checks that
+        inputs are known there).
+        """
+        m = self.times.shape[1]
+        valid = torch.arange(m, device=self.times.device) < self.lengths[:, None]
+        change = torch.where(valid, self.times, torch.inf).to(times.dtype).contiguous()
+        after = torch.searchsorted(change, times.contiguous(), right=True)  # (batch, n)
+        return (after - 1).clamp(min=0)
+
+    def held_at(self, times: torch.Tensor) -> torch.Tensor:
+        """``times (batch, n)`` → ``(batch, n, n_held)``: the held inputs in force at each."""
+        index = self._last_change(times)
+        return self.held.gather(1, index[..., None].expand(-1, -1, self.n_held))
+
+    def doses_until(self, times: torch.Tensor) -> torch.Tensor:
+        """``times (batch, n)`` → ``(batch, n, n_impulse)``: doses given at or before each."""
+        m = self.times.shape[1]
+        valid = torch.arange(m, device=self.times.device) < self.lengths[:, None]
+        # (batch, n, m): change point k at or before time j
+        given = (self.times[:, None, :] <= times[..., None]) & valid[:, None, :]
+        return given.to(self.doses.dtype) @ self.doses  # (batch, n, n_impulse)
 
 
 @dataclass(frozen=True)
@@ -112,6 +193,7 @@ class IrregularBatch:
         times: ``(batch, max_obs)`` scaled times, non-decreasing along each row.
         lengths: ``(batch,)`` long, observation times per series (≥ 1).
         events: Optional :class:`EventBatch` of event streams.
+        covariates: Optional :class:`CovariateBatch`: static features and known inputs.
         index: Optional ``(batch,)`` long, each series' position in its dataset, to map results
             back to ids and time origins.
     """
@@ -122,6 +204,7 @@ class IrregularBatch:
     lengths: torch.Tensor
     events: EventBatch | None = None
     index: torch.Tensor | None = None
+    covariates: CovariateBatch | None = None
 
     def __post_init__(self) -> None:
         # Shape checks only: they are free; content checks would sync a GPU on every .to().
@@ -153,6 +236,11 @@ class IrregularBatch:
         if self.events is not None and self.events.times.shape[0] != self.values.shape[0]:
             raise ValueError(
                 f"`events` cover {self.events.times.shape[0]} series, the batch "
+                f"{self.values.shape[0]}"
+            )
+        if self.covariates is not None and self.covariates.static.shape[0] != self.batch_size:
+            raise ValueError(
+                f"`covariates` cover {self.covariates.static.shape[0]} series, the batch "
                 f"{self.values.shape[0]}"
             )
 
@@ -189,6 +277,7 @@ class IrregularBatch:
             lengths=_move(self.lengths, device, None),
             events=None if self.events is None else self.events.to(device, dtype),
             index=_move(self.index, device, None),
+            covariates=None if self.covariates is None else self.covariates.to(device, dtype),
         )
 
     def pin_memory(self) -> IrregularBatch:
@@ -204,6 +293,8 @@ class IrregularBatch:
                 self.events.kinds.pin_memory(),
                 self.events.mask.pin_memory(),
             )
+        if self.covariates is not None:
+            pinned["covariates"] = self.covariates.pin_memory()
         return dataclasses.replace(self, **pinned)
 
     def select(self, rows: torch.Tensor | Sequence[int]) -> IrregularBatch:
@@ -219,6 +310,7 @@ class IrregularBatch:
             lengths=self.lengths[rows],
             events=events,
             index=None if self.index is None else self.index[rows],
+            covariates=None if self.covariates is None else self.covariates.select(rows),
         )
 
     def distance_to_observed(self, times: torch.Tensor) -> torch.Tensor:

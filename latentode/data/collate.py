@@ -7,9 +7,24 @@ from dataclasses import dataclass
 
 import torch
 
-from latentode.data.batch import EventBatch, IrregularBatch
+from latentode.data.batch import CovariateBatch, EventBatch, IrregularBatch
 
-__all__ = ["SeriesItem", "collate"]
+__all__ = ["ItemCovariates", "SeriesItem", "collate"]
+
+
+@dataclass(frozen=True, eq=False)
+class ItemCovariates:
+    """One series' covariates in model units (see :class:`~latentode.data.CovariateBatch`).
+
+    Attributes:
+        times: ``(m,)`` change points; ``held (m, n_held)``; ``doses (m, n_impulse)``;
+        static: ``(n_static,)``.
+    """
+
+    times: torch.Tensor
+    held: torch.Tensor
+    doses: torch.Tensor
+    static: torch.Tensor
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,6 +38,8 @@ class SeriesItem:
         mask: ``(n_obs, n_features)`` 1.0 observed / 0.0 missing.
         event_times: ``(n_events,)`` scaled event times, or None.
         event_kinds: ``(n_events,)`` long, or None.
+        covariates: The series' :class:`ItemCovariates`, or None. Conditioning and target
+            splits of a series keep the whole schedule: inputs are known, not observed.
     """
 
     index: int
@@ -31,6 +48,7 @@ class SeriesItem:
     mask: torch.Tensor
     event_times: torch.Tensor | None = None
     event_kinds: torch.Tensor | None = None
+    covariates: ItemCovariates | None = None
 
 
 def _pad_repeating_last(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
@@ -75,6 +93,36 @@ def collate(items: Sequence[SeriesItem]) -> IrregularBatch:
         event_mask = (positions < n_events.unsqueeze(1)).to(dtype)  # (batch, width)
         events = EventBatch(times=event_times, kinds=kinds, mask=event_mask)
     index = torch.tensor([it.index for it in items], dtype=torch.long)
+    covariates = None
+    if items[0].covariates is not None:
+        covariates = _collate_covariates([it.covariates for it in items])
     return IrregularBatch(
-        values=values, mask=mask, times=times, lengths=lengths, events=events, index=index
+        values=values,
+        mask=mask,
+        times=times,
+        lengths=lengths,
+        events=events,
+        index=index,
+        covariates=covariates,
+    )
+
+
+def _collate_covariates(items: Sequence[ItemCovariates]) -> CovariateBatch:
+    lengths = torch.tensor([c.times.shape[0] for c in items], dtype=torch.long)
+    width = max(int(lengths.max()), 1)
+    first = items[0]
+    held = first.held.new_zeros(len(items), width, first.held.shape[-1])
+    doses = first.doses.new_zeros(len(items), width, first.doses.shape[-1])
+    for b, c in enumerate(items):
+        m = c.times.shape[0]
+        held[b, :m] = c.held
+        doses[b, :m] = c.doses
+        if 0 < m < width:
+            held[b, m:] = c.held[-1]
+    return CovariateBatch(
+        times=_pad_repeating_last([c.times for c in items], width),
+        held=held,
+        doses=doses,
+        static=torch.stack([c.static for c in items]),
+        lengths=lengths,
     )

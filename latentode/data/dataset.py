@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 
 from latentode._validation import check_choice
 from latentode.data.batch import IrregularBatch
-from latentode.data.collate import SeriesItem, collate
+from latentode.data.collate import ItemCovariates, SeriesItem, collate
+from latentode.data.covariates import CovariateSchema, CovariateSeries
 from latentode.data.frame import LongFormat, arrays_to_frame, frame_to_series
 from latentode.data.scaling import ORIGINS, TimeScaler
 from latentode.data.series import Series
@@ -81,6 +82,9 @@ class IrregularDataset(Dataset):
         events: Optional event streams, one :class:`EventSeries` per series, in the same order.
             Each series' window is widened to cover its events (:func:`cover_events`); its
             time origin stays that of its observation rows.
+        covariates: Optional static features and known inputs, one
+            :class:`~latentode.data.covariates.CovariateSeries` per series in user units, with
+            the :class:`~latentode.data.covariates.CovariateSchema` (fitted) that scales them.
         dtype: Floating dtype of the tensors. Default ``torch.float32``.
 
     Example:
@@ -96,6 +100,7 @@ class IrregularDataset(Dataset):
         scaler: TimeScaler,
         *,
         events: Sequence[EventSeries] | None = None,
+        covariates: tuple[CovariateSchema, Sequence[CovariateSeries]] | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         if len(series) == 0:
@@ -116,6 +121,16 @@ class IrregularDataset(Dataset):
         self.series = list(series)
         if events is not None:
             self.series = [cover_events(s, ev) for s, ev in zip(series, events, strict=True)]
+        self.covariate_schema: CovariateSchema | None = None
+        self.covariates: list[CovariateSeries] | None = None
+        if covariates is not None:
+            self.covariate_schema, given = covariates
+            if len(given) != len(series):
+                raise ValueError(
+                    f"`covariates` must hold one CovariateSeries per series ({len(series)}); "
+                    f"got {len(given)}"
+                )
+            self.covariates = list(given)
         self._items = [self._encode(i, events) for i in range(len(self.series))]
 
     def _encode(self, i: int, events: Sequence[EventSeries] | None) -> SeriesItem:
@@ -136,6 +151,13 @@ class IrregularDataset(Dataset):
                 )
             event_times = torch.as_tensor(self.scaler.transform(times, origin), dtype=self.dtype)
             event_kinds = torch.as_tensor(kinds, dtype=torch.long)
+        covariates = None
+        if self.covariates is not None:
+            c = self.covariate_schema.transform(self.covariates[i], origin, self.scaler.scale_)
+            covariates = ItemCovariates(
+                *(torch.as_tensor(a, dtype=self.dtype) for a in (c.times, c.held, c.doses))
+                + (torch.as_tensor(c.static, dtype=self.dtype),)
+            )
         return SeriesItem(
             index=i,
             times=torch.as_tensor(self.scaler.transform(s.times, origin), dtype=self.dtype),
@@ -143,6 +165,7 @@ class IrregularDataset(Dataset):
             mask=torch.as_tensor(s.mask, dtype=self.dtype),
             event_times=event_times,
             event_kinds=event_kinds,
+            covariates=covariates,
         )
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -15,8 +16,18 @@ TASKS = ("interpolation", "extrapolation")
 
 
 def _take(item: SeriesItem, keep: torch.Tensor) -> SeriesItem:
-    """The rows ``keep`` of a series, without its events (conditioning points)."""
-    return SeriesItem(item.index, item.times[keep], item.values[keep], item.mask[keep])
+    """The rows ``keep`` of a series, without its events (conditioning points).
+
+    Covariates stay whole: inputs are known over the series' window, not observed.
+    """
+    return replace(
+        item,
+        times=item.times[keep],
+        values=item.values[keep],
+        mask=item.mask[keep],
+        event_times=None,
+        event_kinds=None,
+    )
 
 
 def _target(item: SeriesItem, keep: torch.Tensor | None = None) -> SeriesItem:
@@ -26,25 +37,11 @@ def _target(item: SeriesItem, keep: torch.Tensor | None = None) -> SeriesItem:
     after its last time are left to the conditioning part of the split (as its points are).
     """
     if keep is not None:
-        item = SeriesItem(
-            item.index,
-            item.times[keep],
-            item.values[keep],
-            item.mask[keep],
-            item.event_times,
-            item.event_kinds,
-        )
+        item = replace(item, times=item.times[keep], values=item.values[keep], mask=item.mask[keep])
     if item.event_times is None:
         return item
     inside = (item.event_times >= item.times[0]) & (item.event_times <= item.times[-1])
-    return SeriesItem(
-        item.index,
-        item.times,
-        item.values,
-        item.mask,
-        item.event_times[inside],
-        item.event_kinds[inside],
-    )
+    return replace(item, event_times=item.event_times[inside], event_kinds=item.event_kinds[inside])
 
 
 def _interpolation(
@@ -64,14 +61,7 @@ def _interpolation(
     target = _target(item)
     if held_out:
         hidden = target.mask * (~keep).unsqueeze(-1).to(target.mask.dtype)  # (n_obs, features)
-        target = SeriesItem(
-            target.index,
-            target.times,
-            target.values * hidden,
-            hidden,
-            target.event_times,
-            target.event_kinds,
-        )
+        target = replace(target, values=target.values * hidden, mask=hidden)
     return _take(item, keep), target
 
 
