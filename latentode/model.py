@@ -13,7 +13,7 @@ from torch.distributions import Normal
 
 from latentode._validation import check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
-from latentode.data.batch import IrregularBatch
+from latentode.data.batch import CovariateBatch, IrregularBatch
 from latentode.decoders import DECODERS, LEVELS, Anchor, FlowDecoder, ODEDecoder
 from latentode.encoders import ENCODERS
 from latentode.heads import GaussianHead, PoissonHead
@@ -135,6 +135,13 @@ class LatentODEModel(nn.Module):
             feature) is taken out before encoding, given to the encoder, and added back to the
             decoded mean (:class:`~latentode.decoders.SeriesLevel`); ``"none"`` (default):
             the latent state carries the level too.
+        n_held_inputs, n_impulse_inputs, n_static_features: Covariates each batch carries
+            (:class:`~latentode.data.CovariateBatch`). Held inputs and static features enter
+            the decoder's field, ``dz/dt = f(z, u(t), s)``, stepped to at every change point;
+            impulse inputs (doses) move the latent state at their instant. The encoder reads
+            the static features at every step and, at each observation, the held inputs in
+            force and the doses given since the previous one. Default 0 each: none (ODE
+            decoder only).
     """
 
     def __init__(
@@ -157,8 +164,15 @@ class LatentODEModel(nn.Module):
         intensity_hidden: int = 32,
         event_weight: float = 1.0,
         level: str = "none",
+        n_held_inputs: int = 0,
+        n_impulse_inputs: int = 0,
+        n_static_features: int = 0,
     ) -> None:
         super().__init__()
+        self.n_held_inputs = check_int("n_held_inputs", n_held_inputs, minimum=0)
+        self.n_impulse_inputs = check_int("n_impulse_inputs", n_impulse_inputs, minimum=0)
+        self.n_static_features = check_int("n_static_features", n_static_features, minimum=0)
+        covariates = n_held_inputs + n_impulse_inputs + n_static_features
         check_int("latent_dim", latent_dim, minimum=1)
         check_int("n_event_kinds", n_event_kinds, minimum=0)
         self.event_weight = check_real("event_weight", event_weight, nonnegative=True)
@@ -168,10 +182,16 @@ class LatentODEModel(nn.Module):
             n_features,
             latent_dim,
             encoder_hidden,
-            n_static=self.level.n_static,
+            n_static=self.level.n_static + n_static_features,
+            n_inputs=n_held_inputs + n_impulse_inputs,
             **dict(encoder_kwargs or {}),
         )
         if check_choice("decoder", decoder, DECODERS) == "flow":
+            if covariates:
+                raise ValueError(
+                    "covariates (known inputs, static features) need decoder='ode': the flow "
+                    "decoders have no inputs yet"
+                )
             self.decoder: ODEDecoder | FlowDecoder = FlowDecoder(
                 latent_dim,
                 n_features,
@@ -189,6 +209,9 @@ class LatentODEModel(nn.Module):
                 depth=decoder_depth,
                 train_solver=train_solver,
                 eval_solver=eval_solver,
+                n_held=n_held_inputs,
+                n_impulse=n_impulse_inputs,
+                n_static=n_static_features,
             )
         self.head = GaussianHead(n_features, std=obs_std, learn_std=learn_std)
         # the spread of new observations around the curve, fitted after training (predictions)
@@ -234,27 +257,62 @@ class LatentODEModel(nn.Module):
             )
         q, anchor = self.encode(cond)
         z0 = self._draw(q.loc, q.scale, n_samples, generator)  # (n_samples, batch, latent)
-        return ModelOutput(q, z0, self.decode(z0, target_times, anchor))
+        return ModelOutput(q, z0, self.decode(z0, target_times, anchor, cond.covariates))
+
+    @property
+    def has_covariates(self) -> bool:
+        return bool(self.n_held_inputs + self.n_impulse_inputs + self.n_static_features)
 
     def encode(self, cond: IrregularBatch) -> tuple[Normal, Anchor]:
         """q(z0 | cond) and the :class:`~latentode.decoders.Anchor` of each series' level."""
         anchor = self.level(cond)
-        q = self.encoder(self.level.center(cond, anchor), self.level.static(anchor))
+        static, inputs = self.level.static(anchor), None
+        cov = cond.covariates
+        if (cov is not None) != self.has_covariates:
+            raise ValueError(
+                "this model reads covariates (known inputs or static features) and the batch "
+                "carries none"
+                if self.has_covariates
+                else "the batch carries covariates, but this model was built without them"
+            )
+        if cov is not None:
+            own = cov.static.to(cond.values.dtype)
+            static = own if static is None else torch.cat([static, own], dim=-1)
+            if self.n_held_inputs + self.n_impulse_inputs:
+                # at each observation: the held inputs in force, the doses since the last
+                given = cov.doses_until(cond.times)  # (batch, max_obs, n_impulse)
+                before = torch.cat([torch.zeros_like(given[:, :1]), given[:, :-1]], dim=1)
+                inputs = torch.cat([cov.held_at(cond.times), given - before], dim=-1)
+        q = self.encoder(self.level.center(cond, anchor), static, inputs)
         return q, anchor
 
-    def decode(self, z0: torch.Tensor, times: torch.Tensor, anchor: Anchor) -> torch.Tensor:
+    def decode(
+        self,
+        z0: torch.Tensor,
+        times: torch.Tensor,
+        anchor: Anchor,
+        covariates: CovariateBatch | None = None,
+    ) -> torch.Tensor:
         """Observation means ``(..., batch, n_times, n_features)`` at ``times (batch, n_times)``.
 
         ``readout(z(t))``, shifted per series so that its level matches the conditioning
         points' (:class:`~latentode.decoders.SeriesLevel`); the anchor's times are output
-        times of the same solve.
+        times of the same solve. ``covariates``: the series', when the model reads them.
         """
         n = times.shape[1]
         # (batch, n_times + n_anchor): the targets, then the conditioning times
         every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
-        curves = self.decoder(z0, every)  # (..., batch, n_times + n_anchor, n_features)
+        curves = self._decoded(z0, every, covariates)  # (..., batch, n_times + n_anchor, F)
         shift = self.level.shift(curves[..., n:, :], anchor)  # (..., batch, n_features)
         return curves[..., :n, :] + shift.unsqueeze(-2)
+
+    def _decoded(
+        self, z0: torch.Tensor, times: torch.Tensor, covariates: CovariateBatch | None
+    ) -> torch.Tensor:
+        """``decoder(z0, times)``, with the covariates when the model reads them."""
+        if covariates is None:
+            return self.decoder(z0, times)
+        return self.decoder(z0, times, covariates)
 
     def loss(
         self,
@@ -288,11 +346,12 @@ class LatentODEModel(nn.Module):
         integrands = [term.integrand for term in self.terms if term.integrand is not None]
         if len(integrands) > 1:
             raise ValueError("one integrand rides along the path at a time; got several terms")
+        cov = {} if target.covariates is None else {"covariates": target.covariates}
         if integrands:
-            z_all, integral = self.decoder.trajectory_with_integral(z0, every, integrands[0])
+            z_all, integral = self.decoder.trajectory_with_integral(z0, every, integrands[0], **cov)
             integral = integral[..., :n_solve, :]
         else:
-            z_all, integral = self.decoder.trajectory(z0, every), None
+            z_all, integral = self.decoder.trajectory(z0, every, **cov), None
         # The read-outs at the target and anchor times, with the same arithmetic as before
         # terms existed (one product over every time without an integral, one per slice with
         # one), so a fit reproduces earlier fits bit for bit: matrix products of other shapes
@@ -338,11 +397,16 @@ class LatentODEModel(nn.Module):
         return event_counts(self.poisson, target)
 
     def intensity(
-        self, z0: torch.Tensor, times: torch.Tensor, anchor: Anchor
+        self,
+        z0: torch.Tensor,
+        times: torch.Tensor,
+        anchor: Anchor,
+        covariates: CovariateBatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decode ``z0 (..., batch, latent)`` at ``times (batch, n_times)`` with the Poisson head.
 
-        ``anchor`` is the series' level anchor from :meth:`encode`.
+        ``anchor`` is the series' level anchor from :meth:`encode`; ``covariates`` the
+        series', when the model reads them.
 
         Returns:
             The observation means ``(..., batch, n_times, n_features)``, the intensities
@@ -354,7 +418,8 @@ class LatentODEModel(nn.Module):
             raise ValueError("this model has no Poisson head (n_event_kinds=0)")
         n = times.shape[1]
         every = torch.cat([times, anchor.times.to(times.dtype)], dim=1)
-        z_all, integral = self.decoder.trajectory_with_integral(z0, every, self.poisson)
+        cov = {} if covariates is None else {"covariates": covariates}
+        z_all, integral = self.decoder.trajectory_with_integral(z0, every, self.poisson, **cov)
         z = z_all[..., :n, :]  # (..., batch, n_times, latent)
         shift = self.level.shift(self.decoder.readout(z_all[..., n:, :]), anchor)
         mean = self.decoder.readout(z) + shift.unsqueeze(-2)
@@ -367,7 +432,7 @@ class LatentODEModel(nn.Module):
         :meth:`sample_posterior` for the spread around it.
         """
         q, anchor = self.encode(cond)
-        return self.decode(q.loc.unsqueeze(0), times, anchor)[0]
+        return self.decode(q.loc.unsqueeze(0), times, anchor, cond.covariates)[0]
 
     def sample_posterior(
         self,
@@ -397,6 +462,7 @@ class LatentODEModel(nn.Module):
         n_samples: int = 1,
         *,
         generator: torch.Generator | None = None,
+        covariates: CovariateBatch | None = None,
     ) -> torch.Tensor:
         """New trajectories from the prior: ``z0 ~ N(0, I)`` decoded at ``times``.
 
@@ -404,6 +470,8 @@ class LatentODEModel(nn.Module):
             times: ``(batch, n_times)`` model times, one row per generated series.
             n_samples: Samples per row.
             generator: Seeds the draw.
+            covariates: Each row's covariates, when the model reads them (a schedule to
+                simulate under).
 
         Returns:
             ``(n_samples, batch, n_times, n_features)`` observation means.
@@ -415,7 +483,7 @@ class LatentODEModel(nn.Module):
         # the prior over shifts is fitted to the training series' shifts at their posterior
         # means, a simplification (n_samples, batch, n_features)
         shift = self.level.sample_shift(n_samples, times.shape[0], generator=generator, like=z0)
-        return self.decoder(z0, times.to(ref.dtype)) + shift.unsqueeze(-2)
+        return self._decoded(z0, times.to(ref.dtype), covariates) + shift.unsqueeze(-2)
 
     def log_likelihood(self, z0: torch.Tensor, batch: IrregularBatch) -> torch.Tensor:
         """``log p(batch | z0)`` of each series, ``(..., batch)``, for scoring held-out data.
@@ -425,7 +493,7 @@ class LatentODEModel(nn.Module):
         fitted prior instead of being fitted to the very points it scores
         (:meth:`~latentode.decoders.SeriesLevel.log_likelihood`).
         """
-        curves = self.decoder(z0, batch.times)  # (..., batch, n_times, n_features)
+        curves = self._decoded(z0, batch.times, batch.covariates)  # (..., batch, n_times, F)
         return self.level.log_likelihood(curves, batch.values, batch.mask, self.observation_std)
 
     def event_log_likelihood(self, z0: torch.Tensor, batch: IrregularBatch) -> torch.Tensor:
@@ -438,7 +506,8 @@ class LatentODEModel(nn.Module):
         if self.poisson is None:
             raise ValueError("this model has no Poisson head (n_event_kinds=0)")
         times, counts = self.event_counts(batch)
-        z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson)
+        cov = {} if batch.covariates is None else {"covariates": batch.covariates}
+        z, integral = self.decoder.trajectory_with_integral(z0, times, self.poisson, **cov)
         last = batch.max_obs - 1  # padding repeats a series' last time: its window's end
         compensator = integral[..., last, :] - integral[..., 0, :]  # (..., batch, kinds)
         return poisson_log_likelihood(self.poisson.log_intensity(z), counts, compensator)
@@ -480,7 +549,7 @@ class LatentODEModel(nn.Module):
         shifts, seen = [], []
         for batch in batches:
             q, anchor = self.encode(batch)
-            at_anchor = self.decoder(q.loc.unsqueeze(0), anchor.times)[0]  # (B, n, F)
+            at_anchor = self._decoded(q.loc.unsqueeze(0), anchor.times, batch.covariates)[0]
             shifts.append(self.level.shift(at_anchor, anchor))
             seen.append(anchor.seen)
         if shifts:

@@ -6,6 +6,7 @@ and :func:`solve` / :func:`solve_rows`, the only callers of torchdiffeq. It impo
 pandas, scikit-learn nor Lightning.
 """
 
+from latentode.core.controlled import ControlledField, DoseJump
 from latentode.core.integral import IntegralField
 from latentode.core.layers import ACTIVATIONS, NORMS
 from latentode.core.ode_block import ODEBlock
@@ -34,6 +35,8 @@ __all__ = [
     "METHODS",
     "NORMS",
     "ROW_METHODS",
+    "ControlledField",
+    "DoseJump",
     "IntegralField",
     "ODEBlock",
     "ODESolution",

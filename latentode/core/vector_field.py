@@ -49,6 +49,9 @@ class VectorField(nn.Module):
             or a tensor broadcastable to ``h.shape[:-1]`` (one time per series). Default False.
         zero_init: Start the output layer at zero, so ``f ≡ 0`` and the flow is the identity at
             initialisation. Default False.
+        n_inputs: Size of an extra input ``u`` the field reads beside ``h`` (known inputs and
+            static features of a controlled ODE, :class:`~latentode.core.ControlledField`),
+            given to :meth:`forward_with`. Default 0.
 
     Example:
         >>> f = VectorField(dim=3, width=16, depth=1)
@@ -66,6 +69,7 @@ class VectorField(nn.Module):
         norm: str = "layer",
         time_dependent: bool = False,
         zero_init: bool = False,
+        n_inputs: int = 0,
     ) -> None:
         super().__init__()
         self.dim = check_int("dim", dim, minimum=1)
@@ -74,7 +78,8 @@ class VectorField(nn.Module):
         self.time_dependent = check_bool("time_dependent", time_dependent)
         # Chosen once here, so forward never branches on the flag.
         self.time_input: nn.Module = _ConcatTime() if time_dependent else _Autonomous()
-        self.input = nn.Linear(dim + self.time_input.extra_features, width)
+        self.n_inputs = check_int("n_inputs", n_inputs, minimum=0)
+        self.input = nn.Linear(dim + self.time_input.extra_features + self.n_inputs, width)
         self.blocks = nn.Sequential(
             *(ResidualBlock(width, activation=activation, norm=norm) for _ in range(depth))
         )
@@ -93,7 +98,13 @@ class VectorField(nn.Module):
         about as much as the arithmetic (59 → 45 µs per evaluation at batch 50, width 32, one
         thread). Hooks on the ``VectorField`` itself still fire; hooks on its parts do not.
         """
-        x = self.input.forward(self.time_input.forward(t, h))  # (..., width)
+        return self._rest(self.input.forward(self.time_input.forward(t, h)))
+
+    def forward_with(self, t: torch.Tensor, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """``f(t, h, u)``: ``h (..., dim)`` and ``u (..., n_inputs)`` → ``(..., dim)``."""
+        return self._rest(self.input.forward(torch.cat([self.time_input.forward(t, h), u], -1)))
+
+    def _rest(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x = x + block.increment(x)
         x = self.head_activation.forward(self.head_norm.forward(x))

@@ -39,7 +39,9 @@ __all__ = [
     "INPUT_KINDS",
     "CovariateSchema",
     "CovariateSeries",
+    "check_known_until",
     "frames_to_covariates",
+    "schema_from_frames",
 ]
 
 INPUT_KINDS = ("held", "impulse")

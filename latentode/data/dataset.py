@@ -155,8 +155,10 @@ class IrregularDataset(Dataset):
         if self.covariates is not None:
             c = self.covariate_schema.transform(self.covariates[i], origin, self.scaler.scale_)
             covariates = ItemCovariates(
-                *(torch.as_tensor(a, dtype=self.dtype) for a in (c.times, c.held, c.doses))
-                + (torch.as_tensor(c.static, dtype=self.dtype),)
+                *(
+                    torch.as_tensor(a, dtype=self.dtype)
+                    for a in (c.times, c.held, c.doses, c.static)
+                )
             )
         return SeriesItem(
             index=i,

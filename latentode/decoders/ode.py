@@ -8,10 +8,13 @@ import torch
 from torch import nn
 
 from latentode._validation import check_int
+from latentode.core.controlled import ControlledField, DoseJump
 from latentode.core.integral import IntegralField
 from latentode.core.rowwise import solve_rows
 from latentode.core.solver import SolverConfig, SolveStats
 from latentode.core.vector_field import VectorField
+from latentode.data.batch import CovariateBatch
+from latentode.decoders.schedule import RowSchedule
 from latentode.decoders.series_rows import SeriesRows
 
 __all__ = ["ODEDecoder"]
@@ -45,6 +48,11 @@ class ODEDecoder(nn.Module):
         activation: Vector-field activation. Default ``"tanh"``.
         train_solver: Solver settings while ``self.training``. Default dopri5 1e-3 / 1e-4.
         eval_solver: Solver settings in eval mode (prediction); default: ``train_solver``.
+        n_held, n_impulse, n_static: Covariates (:class:`~latentode.data.CovariateBatch`):
+            held inputs and static features enter the field, ``dz/dt = f(z, u(t), s)``
+            (:class:`~latentode.core.ControlledField`), stepped to at every change point;
+            impulse inputs move ``z`` at their instant (:class:`~latentode.core.DoseJump`).
+            Default 0 each: ``dz/dt = f(z)``.
 
     Attributes:
         last_stats: ``[SolveStats]`` of the latest solve (see
@@ -62,13 +70,25 @@ class ODEDecoder(nn.Module):
         activation: str = "tanh",
         train_solver: SolverConfig | None = None,
         eval_solver: SolverConfig | None = None,
+        n_held: int = 0,
+        n_impulse: int = 0,
+        n_static: int = 0,
     ) -> None:
         super().__init__()
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.n_features = check_int("n_features", n_features, minimum=1)
+        self.n_held = check_int("n_held", n_held, minimum=0)
+        self.n_impulse = check_int("n_impulse", n_impulse, minimum=0)
+        self.n_static = check_int("n_static", n_static, minimum=0)
         self.field = VectorField(
-            latent_dim, width=width, depth=depth, activation=activation, norm="none"
+            latent_dim,
+            width=width,
+            depth=depth,
+            activation=activation,
+            norm="none",
+            n_inputs=self.n_held + self.n_static,
         )
+        self.dose_jump = DoseJump(latent_dim, n_impulse) if n_impulse else None
         self.readout = nn.Linear(latent_dim, n_features)
         self.train_solver = SolverConfig() if train_solver is None else train_solver
         self.eval_solver = self.train_solver if eval_solver is None else eval_solver
@@ -79,15 +99,26 @@ class ODEDecoder(nn.Module):
         """The settings in force: ``train_solver`` in training mode, else ``eval_solver``."""
         return self.train_solver if self.training else self.eval_solver
 
-    def trajectory(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    @property
+    def has_covariates(self) -> bool:
+        return bool(self.n_held or self.n_impulse or self.n_static)
+
+    def trajectory(
+        self, z0: torch.Tensor, times: torch.Tensor, covariates: CovariateBatch | None = None
+    ) -> torch.Tensor:
         """Latent paths: ``z0 (..., batch, latent)``, ``times (batch, n_times)``.
 
+        ``covariates`` are the batch's, required exactly when the decoder reads them.
         Returns ``(..., batch, n_times, latent)``: each series at its own times.
         """
-        return self._trajectory(z0, times, None)
+        return self._trajectory(z0, times, None, covariates=covariates)
 
     def trajectory_with_integral(
-        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module
+        self,
+        z0: torch.Tensor,
+        times: torch.Tensor,
+        integrand: nn.Module,
+        covariates: CovariateBatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent paths and ``I(t) = ∫_0^t integrand(z(s)) ds`` along them, in one solve.
 
@@ -98,7 +129,28 @@ class ODEDecoder(nn.Module):
         Returns:
             ``z (..., batch, n_times, latent)`` and ``I (..., batch, n_times, k)``.
         """
-        return self._trajectory(z0, times, integrand)
+        return self._trajectory(z0, times, integrand, covariates=covariates)
+
+    def _check_covariates(self, covariates: CovariateBatch | None, batch: int) -> None:
+        if covariates is None:
+            if self.has_covariates:
+                raise ValueError(
+                    f"this decoder reads covariates ({self.n_held} held inputs, "
+                    f"{self.n_impulse} impulse inputs, {self.n_static} static features); "
+                    "the batch carries none"
+                )
+            return
+        got = (covariates.n_held, covariates.n_impulse, covariates.n_static)
+        if got != (self.n_held, self.n_impulse, self.n_static):
+            raise ValueError(
+                f"the batch's covariates have {got[0]} held inputs, {got[1]} impulse inputs "
+                f"and {got[2]} static features; this decoder reads {self.n_held}, "
+                f"{self.n_impulse} and {self.n_static}"
+            )
+        if covariates.static.shape[0] != batch:
+            raise ValueError(
+                f"the covariates cover {covariates.static.shape[0]} series, the batch {batch}"
+            )
 
     def _trajectory(
         self,
@@ -106,11 +158,15 @@ class ODEDecoder(nn.Module):
         times: torch.Tensor,
         integrand: nn.Module | None,
         project: torch.Tensor | None = None,
+        covariates: CovariateBatch | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if z0.shape[-2] != times.shape[0]:
             raise ValueError(
                 f"`z0` has batch size {z0.shape[-2]} but `times` {times.shape[0]}; they must match"
             )
+        self._check_covariates(covariates, times.shape[0])
+        if covariates is not None:
+            return self._controlled(z0, times, integrand, project, covariates)
         lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
         rows = SeriesRows(times.detach())
         n_samples = math.prod(lead)
@@ -142,7 +198,56 @@ class ODEDecoder(nn.Module):
         )  # each (..., batch, n_times, d)
         return out[0] if integrand is None else out
 
-    def forward(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def _controlled(
+        self,
+        z0: torch.Tensor,
+        times: torch.Tensor,
+        integrand: nn.Module | None,
+        project: torch.Tensor | None,
+        covariates: CovariateBatch,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_trajectory` with covariates: state ``(z, c[, I])``, breaks at changes."""
+        lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
+        rows = SeriesRows(times.detach())
+        n_samples = math.prod(lead)
+        flat = z0.reshape(n_samples, batch, latent)
+        plan = RowSchedule(covariates, rows, n_samples, latent, self.dose_jump)
+        starts = plan.start(flat[:, rows.series].reshape(-1, latent))  # (R, latent)
+        c0 = plan.c0.to(starts.dtype)
+        field: nn.Module = ControlledField(self.field, integrand)
+        state: tuple[torch.Tensor, ...] = (starts, c0)
+        if integrand is not None:
+            width = integrand(z0[..., :1, :]).shape[-1]
+            state = (*state, starts.new_zeros(starts.shape[0], width))
+        if project is not None:  # read z alone: the constant part reads as 0
+            project = torch.cat([project, project.new_zeros(c0.shape[-1], project.shape[1])])
+        solution = solve_rows(
+            field,
+            state,
+            rows.times.repeat(n_samples, 1),
+            self.solver,
+            lengths=rows.lengths.repeat(n_samples),
+            project=project,
+            shared_steps=self.training,
+            breaks=plan.breaks,
+            break_lengths=plan.lengths,
+            jump=plan.jump,
+        )
+        self.last_stats = [solution.stats]
+        parts = solution.ys if isinstance(solution.ys, tuple) else (solution.ys,)
+        if project is None:
+            parts = parts[:1] + parts[2:]  # drop c
+        out = tuple(
+            rows.place(part.reshape(n_samples, rows.n_rows, n, part.shape[-1])).reshape(
+                *lead, batch, n, part.shape[-1]
+            )
+            for part in parts
+        )
+        return out[0] if integrand is None else out
+
+    def forward(
+        self, z0: torch.Tensor, times: torch.Tensor, covariates: CovariateBatch | None = None
+    ) -> torch.Tensor:
         """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``.
 
         The read-out is linear, so the solver reads each output time in feature space
@@ -150,5 +255,5 @@ class ODEDecoder(nn.Module):
         ``latent_dim``.
         """
         weight = self.readout.weight.to(z0.dtype)  # (n_features, latent)
-        means = self._trajectory(z0, times, None, project=weight.T)
+        means = self._trajectory(z0, times, None, project=weight.T, covariates=covariates)
         return means + self.readout.bias.to(z0.dtype)

@@ -50,6 +50,7 @@ class SeriesRows:
         )  # (batch, n)
         self.index = torch.empty_like(sorted_at).scatter_(1, order, sorted_at)  # (batch, n)
         self.n_rows, self.n = len(self.series), n
+        self.n_forward = len(fwd_ids)  # rows [0, n_forward) run forward, the rest backward
 
     def place(self, ys: torch.Tensor) -> torch.Tensor:
         """``(S, n_rows, n, d)`` row outputs → ``(S, batch, n, d)`` in each series' order."""

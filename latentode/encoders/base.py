@@ -35,18 +35,28 @@ class Encoder(nn.Module, ABC):
         hidden_dim: Size of the recurrent state.
         n_static: Size of a per-series input that every step also reads (e.g. each series'
             level, see :class:`~latentode.decoders.SeriesLevel`). Default 0: none.
+        n_inputs: Size of a per-observation input read beside the values (known inputs at
+            each observation time). Default 0: none.
     """
 
     def __init__(
-        self, n_features: int, latent_dim: int, hidden_dim: int, *, n_static: int = 0
+        self,
+        n_features: int,
+        latent_dim: int,
+        hidden_dim: int,
+        *,
+        n_static: int = 0,
+        n_inputs: int = 0,
     ) -> None:
         super().__init__()
         self.n_features = check_int("n_features", n_features, minimum=1)
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.hidden_dim = check_int("hidden_dim", hidden_dim, minimum=1)
         self.n_static = check_int("n_static", n_static, minimum=0)
-        # input: values (masked), mask, Δt to the later observation, the static input
-        self.cell = nn.GRUCell(2 * n_features + 1 + self.n_static, hidden_dim)
+        self.n_inputs = check_int("n_inputs", n_inputs, minimum=0)
+        # input: values (masked), mask, Δt to the later observation, the static input, the
+        # known inputs at the observation
+        self.cell = nn.GRUCell(2 * n_features + 1 + self.n_static + self.n_inputs, hidden_dim)
         self.to_posterior = nn.Linear(hidden_dim, 2 * latent_dim)
 
     @abstractmethod
@@ -60,12 +70,26 @@ class Encoder(nn.Module, ABC):
         """
         return h
 
-    def forward(self, batch: IrregularBatch, static: torch.Tensor | None = None) -> Normal:
+    def forward(
+        self,
+        batch: IrregularBatch,
+        static: torch.Tensor | None = None,
+        inputs: torch.Tensor | None = None,
+    ) -> Normal:
         """``batch`` → ``Normal`` with ``loc`` and ``scale`` of shape ``(batch, latent_dim)``.
 
         ``static`` is a ``(batch, n_static)`` input read at every step; required exactly when
-        the encoder was built with ``n_static > 0``.
+        the encoder was built with ``n_static > 0``. ``inputs`` is ``(batch, max_obs,
+        n_inputs)``, read at each observation; required exactly when ``n_inputs > 0``.
         """
+        if (inputs is None) != (self.n_inputs == 0) or (
+            inputs is not None and inputs.shape != (*batch.times.shape, self.n_inputs)
+        ):
+            raise ValueError(
+                f"this encoder reads per-observation inputs of size {self.n_inputs}; got "
+                f"{'none' if inputs is None else tuple(inputs.shape)} for a batch of "
+                f"{tuple(batch.times.shape)}"
+            )
         if (static is None) != (self.n_static == 0):
             raise ValueError(
                 f"this encoder reads a static input of size {self.n_static}; got "
@@ -91,7 +115,10 @@ class Encoder(nn.Module, ABC):
         # Everything the cell reads that does not depend on the state, for all positions at
         # once: (batch, max_obs, 2 * n_features + 1 + n_static)
         fixed = static.unsqueeze(1).expand(-1, batch.max_obs, -1)  # (batch, max_obs, n_static)
-        inputs = torch.cat([values, batch.mask, (t_from - t_to).unsqueeze(-1), fixed], dim=-1)
+        parts = [values, batch.mask, (t_from - t_to).unsqueeze(-1), fixed]
+        if inputs is not None:
+            parts.append(inputs.to(values.dtype))
+        inputs = torch.cat(parts, dim=-1)
         here = observed.unsqueeze(-1)  # (batch, max_obs, 1)
         # A small batch is padded with copies of its first series, so that every series is
         # encoded bit for bit the same alone or among others (see core.batch_rows).

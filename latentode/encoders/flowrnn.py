@@ -29,6 +29,7 @@ class FlowRNNEncoder(Encoder):
         field_depth: Residual blocks in each. Default 1.
         n_layers: Flow layers composed. Default 1.
         n_static: Size of a per-series input read at every observation. Default 0.
+        n_inputs: Size of a per-observation input (known inputs). Default 0.
     """
 
     def __init__(
@@ -42,8 +43,9 @@ class FlowRNNEncoder(Encoder):
         field_depth: int = 1,
         n_layers: int = 1,
         n_static: int = 0,
+        n_inputs: int = 0,
     ) -> None:
-        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static)
+        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static, n_inputs=n_inputs)
         self.flow = make_flow(
             check_choice("flow", flow, FLOWS),
             hidden_dim,

@@ -17,12 +17,19 @@ class GRUEncoder(Encoder):
         latent_dim: Size of ``z0``.
         hidden_dim: GRU state size. Default 32.
         n_static: Size of a per-series input read at every step. Default 0.
+        n_inputs: Size of a per-observation input (known inputs). Default 0.
     """
 
     def __init__(
-        self, n_features: int, latent_dim: int, hidden_dim: int = 32, *, n_static: int = 0
+        self,
+        n_features: int,
+        latent_dim: int,
+        hidden_dim: int = 32,
+        *,
+        n_static: int = 0,
+        n_inputs: int = 0,
     ) -> None:
-        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static)
+        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static, n_inputs=n_inputs)
 
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
         return h

@@ -30,6 +30,7 @@ class ODERNNEncoder(Encoder):
         field_width: Width of the vector field. Default 32.
         field_depth: Residual blocks in the vector field. Default 1.
         n_static: Size of a per-series input read at every observation. Default 0.
+        n_inputs: Size of a per-observation input (known inputs). Default 0.
     """
 
     def __init__(
@@ -43,8 +44,9 @@ class ODERNNEncoder(Encoder):
         field_width: int = 32,
         field_depth: int = 1,
         n_static: int = 0,
+        n_inputs: int = 0,
     ) -> None:
-        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static)
+        super().__init__(n_features, latent_dim, hidden_dim, n_static=n_static, n_inputs=n_inputs)
         self.n_substeps = check_int("n_substeps", n_substeps, minimum=1)
         if method not in FIXED_STEP_METHODS:
             raise ValueError(
@@ -57,9 +59,9 @@ class ODERNNEncoder(Encoder):
         )
         self.nfe = 0  # field evaluations of the latest forward pass
 
-    def forward(self, batch, static=None):  # type: ignore[override]
+    def forward(self, batch, static=None, inputs=None):  # type: ignore[override]
         self.nfe = 0
-        return super().forward(batch, static)
+        return super().forward(batch, static, inputs)
 
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
         self.nfe += self.stepper.nfe

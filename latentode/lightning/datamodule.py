@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,12 @@ from latentode.data import (
     frame_to_series,
     make_dataset,
     read_table,
+)
+from latentode.data.covariates import (
+    CovariateSchema,
+    check_known_until,
+    frames_to_covariates,
+    schema_from_frames,
 )
 from latentode.data.events import frame_to_events, infer_kinds
 from latentode.data.real import DATASETS, load_dataset
@@ -91,9 +97,17 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             ``"kind"``, covering series of ``data`` and ``val_data``. A series' window runs
             from its first observation-or-event to its last; see :mod:`latentode.data.events`.
         event_kinds: The kinds to model, in order; default: the sorted kinds in ``events``.
+        inputs: Known inputs (doses, infusion rates, controls): a long frame with the id and
+            time columns of ``data`` and one column per input, a row per change point; see
+            :mod:`latentode.data.covariates`. Every series needs rows from its first
+            observation to its last.
+        static: Static features: a frame with the id column and one row per series.
+        input_kind: ``{column: "held" | "impulse"}``; inputs not named are held.
 
     Attributes:
         event_kinds_: The modelled kinds (after :meth:`setup`; None without ``events``).
+        covariate_schema: The covariates' columns, kinds and scaling, fitted on the training
+            series (after :meth:`setup`; None without ``inputs`` or ``static``).
     """
 
     def __init__(
@@ -122,8 +136,16 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         seed: int = 0,
         events: str | os.PathLike | pd.DataFrame | None = None,
         event_kinds: Sequence[Any] | None = None,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
+        input_kind: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
+        for name, frame in (("inputs", inputs), ("static", static)):
+            if frame is not None and not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"`{name}` must be a DataFrame or None; got {type(frame).__name__}")
+        self.inputs, self.static, self.input_kind = inputs, static, input_kind
+        self.covariate_schema: CovariateSchema | None = None
         if isinstance(events, os.PathLike):
             events = os.fspath(events)
         if isinstance(events, str):
@@ -274,7 +296,17 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
                 events = self._read(events, text_ids=from_file)
             self.event_kinds_ = self.event_kinds or infer_kinds(events, fmt)
             event_series = frame_to_events(events, series, fmt, self.event_kinds_)
-        self.dataset = IrregularDataset(series, fmt, scaler, events=event_series)
+        covariates = None
+        if self.inputs is not None or self.static is not None:
+            schema = schema_from_frames(self.inputs, self.static, fmt, self.input_kind)
+            given = frames_to_covariates(series, fmt, schema, self.inputs, self.static)
+            check_known_until(given, [s.id for s in series], _window_ends(series, event_series),
+                              fmt, "its observations and events")  # fmt: skip
+            self.covariate_schema = schema.fit([given[i] for i in self.split["train"]])
+            covariates = (schema, given)
+        self.dataset = IrregularDataset(
+            series, fmt, scaler, events=event_series, covariates=covariates
+        )
 
     def _read(self, path: str, text_ids: bool = True) -> pd.DataFrame:
         """A table file with its ids as text and its text times parsed (``parse_dates``)."""
@@ -426,6 +458,16 @@ class _EpochShuffle(torch.utils.data.Sampler[int]):
 
 
 _MIN_SPAN_RATIO = 1e-9  # a series shorter than this share of the longest vanishes in float32
+
+
+def _window_ends(series, events) -> np.ndarray:
+    """``(n,)`` the last time of each series' window: its last observation or event."""
+    ends = np.array([float(s.times[-1]) for s in series])
+    if events is not None:
+        for i, ev in enumerate(events):
+            if len(ev.times):
+                ends[i] = max(ends[i], float(np.max(ev.times)))
+    return ends
 
 
 def _check_time_axes(series: Sequence[Any], train: Sequence[Any]) -> None:

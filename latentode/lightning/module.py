@@ -98,6 +98,9 @@ class LatentODEModule(pl.LightningModule):
             kinds); see :class:`~latentode.model.LatentODEModel`.
         level: ``"series"`` or ``"none"``: per-series levels, see
             :class:`~latentode.decoders.SeriesLevel`.
+        n_held_inputs, n_impulse_inputs, n_static_features: covariates the batches carry
+            (the data module's ``covariate_schema``); see
+            :class:`~latentode.model.LatentODEModel`.
 
     Attributes:
         kl_weight: β multiplying the KL term; set by :class:`~latentode.lightning.KLAnnealing`.
@@ -139,6 +142,9 @@ class LatentODEModule(pl.LightningModule):
         intensity_hidden: int = 32,
         event_weight: float = 1.0,
         level: str = "none",
+        n_held_inputs: int = 0,
+        n_impulse_inputs: int = 0,
+        n_static_features: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -178,6 +184,9 @@ class LatentODEModule(pl.LightningModule):
             intensity_hidden=intensity_hidden,
             event_weight=event_weight,
             level=level,
+            n_held_inputs=n_held_inputs,
+            n_impulse_inputs=n_impulse_inputs,
+            n_static_features=n_static_features,
         )
         self.kl_weight = 1.0
         self.predict_samples = 0
