@@ -160,7 +160,7 @@ def held_out_points(
                 (n_samples, *q.loc.shape), generator=generator, dtype=q.loc.dtype
             )  # (S, B, latent)
             z0 = q.loc + q.scale * eps
-            curves = model.decode(z0, target.times, anchor)  # (S, B, T, F)
+            curves = model.decode(z0, target.times, anchor, cond.covariates)  # (S, B, T, F)
             distance = cond.distance_to_observed(target.times)  # (B, T, F)
             parts.append(_entries(target, curves, distance, band, position))
     if not parts:

@@ -54,6 +54,13 @@ def _plain(values: Any) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
+def show_time(fmt: LongFormat, t: float) -> str:
+    """One user-unit float time as the user writes it: ``12.5``, ``2024-01-03 14:00:00``."""
+    value = fmt.float_to_times(np.array([float(t)]))
+    value = value.iloc[0] if isinstance(value, pd.Series) else value[0]
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
 @dataclass(frozen=True, eq=False)
 class CovariateSeries:
     """The covariates of one series (user time units, or scaled: see :class:`CovariateSchema`).
@@ -393,7 +400,7 @@ def _input_rows(
         k = int(np.flatnonzero(same)[0])
         raise ValueError(
             f"`inputs` has several rows for id {series[rows[k]].id!r} at time "
-            f"{fmt.float_to_times(times[k : k + 1])[0]!r}; give one row per change point "
+            f"{show_time(fmt, times[k])}; give one row per change point "
             "(sum doses given together)"
         )
     bounds = np.searchsorted(rows, np.arange(len(series) + 1))
@@ -409,9 +416,8 @@ def _input_rows(
             )
         if t[0] > first_obs:
             raise ValueError(
-                f"the inputs of series {s.id!r} start at "
-                f"{fmt.float_to_times(t[:1])[0]!r}, after its first observation at "
-                f"{fmt.float_to_times(np.array([first_obs]))[0]!r}; inputs must be known "
+                f"the inputs of series {s.id!r} start at {show_time(fmt, t[0])}, after its "
+                f"first observation at {show_time(fmt, first_obs)}; inputs must be known "
                 "from the first observation on: add a row at or before it"
             )
         times_of.append(t.copy())
@@ -430,10 +436,9 @@ def check_known_until(
     """Refuse times past each series' last input row (``last (n,)`` in user units)."""
     for c, i, t in zip(covariates, ids, last, strict=True):
         if c.times.size and t > c.times[-1]:
-            end = fmt.float_to_times(c.times[-1:])[0]
-            asked = fmt.float_to_times(np.array([t]))[0]
+            end, asked = show_time(fmt, c.times[-1]), show_time(fmt, t)
             raise ValueError(
-                f"the inputs of series {i!r} end at {end!r}, but {what} reach {asked!r}; "
-                "inputs must be known over the whole window: add a row at or after "
-                f"{asked!r} (with the value in force then) to the inputs frame"
+                f"the inputs of series {i!r} end at {end}, but {what} reach {asked}; inputs "
+                f"must be known over the whole window: add a row at or after {asked} (with "
+                "the value in force then) to the inputs frame"
             )

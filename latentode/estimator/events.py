@@ -17,7 +17,13 @@ from latentode.estimator.predictor import (
     check_quantiles,
 )
 from latentode.estimator.seeds import as_seed, series_seed
-from latentode.estimator.times import HORIZON_POINTS, prior_offsets, target_times, window_edge
+from latentode.estimator.times import (
+    HORIZON_POINTS,
+    check_inputs_cover,
+    prior_offsets,
+    target_times,
+    window_edge,
+)
 from latentode.heads.poisson import sample_thinning
 
 __all__ = ["predict_intensity", "sample_events"]
@@ -56,13 +62,15 @@ def predict_intensity(
     quantiles: Sequence[float] = (0.05, 0.5, 0.95),
     num_samples: int = 100,
     kinds: Sequence[Hashable] | None = None,
+    inputs: pd.DataFrame | None = None,
+    static: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """See :meth:`LatentODE.predict_intensity`."""
     check_poisson(p)
     levels = check_quantiles(quantiles)
     n_samples = check_num_samples(num_samples, "num_samples")
     rows_k = kind_rows(p, kinds)
-    ds = p.encode_frame(df)
+    ds = p.encode_frame(df, inputs=inputs, static=static)
     user_times = target_times(p.fmt, ds, times, horizon, horizon_points)
     model = p.module.model
     scale = p.time_scaler.scale_
@@ -79,7 +87,8 @@ def predict_intensity(
         eps = p.latent_noise([ds.ids[i] for i in rows], n_samples, p.seed)
         with torch.no_grad():
             q, anchor = model.encode(batch)
-            _, lam, integral = model.intensity(q.loc + q.scale * eps, times_b, anchor)
+            z0 = q.loc + q.scale * eps
+            _, lam, integral = model.intensity(z0, times_b, anchor, batch.covariates)
         lam = p.check_finite(lam.double().cpu().numpy() / scale, "intensity")  # (S, B, T, K)
         integral = p.check_finite(integral.double().cpu().numpy(), "expected count")
         mean_integral = integral.mean(axis=0)  # (B, T, K); counts are its differences
@@ -108,6 +117,8 @@ def sample_events(
     kinds: Sequence[Hashable] | None = None,
     n_grid: int = 64,
     max_refinements: int = 6,
+    inputs: pd.DataFrame | None = None,
+    static: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """See :meth:`LatentODE.sample_events`."""
     check_poisson(p)
@@ -119,8 +130,16 @@ def sample_events(
     scale = p.time_scaler.scale_
     model = p.module.model
     latent = model.latent_dim
+    covariates = None
+    if df is None and (p.covariate_schema is not None or inputs is not None):
+        raise ValueError(
+            "this model reads covariates: give `df` (the series, with `inputs=` and `static=` "
+            "for them); new series from the prior under covariates are not supported"
+            if p.covariate_schema is not None
+            else "`inputs`/`static` need `df`, and a model fitted with them"
+        )
     if df is not None:
-        ds = p.encode_frame(df)
+        ds = p.encode_frame(df, inputs=inputs, static=static)
         starts = np.array([s.times[0] for s in ds.series])
         ends = np.array([s.times[-1] for s in ds.series])
         if t_start is not None:
@@ -128,8 +147,11 @@ def sample_events(
         if t_end is not None:
             ends = window_edge(p.fmt, t_end, "t_end", ds)
         ids = list(ds.ids)
+        check_inputs_cover(ds, starts, ends, "the event windows")
+        batch = ds.batch().to(p.device)
+        covariates = batch.covariates
         with torch.no_grad():
-            q, _ = model.encode(ds.batch().to(p.device))
+            q, _ = model.encode(batch)
         eps = p.latent_noise(ids, n, seed)  # (S, B, latent)
         z0 = (q.loc + q.scale * eps).reshape(-1, latent)  # sample-major
         origins = np.tile(ds.origins, n)
@@ -165,8 +187,12 @@ def sample_events(
         for start in range(0, rows.size, 64):  # bounds the memory of one solve
             part = rows[start : start + 64]
             t = torch.as_tensor(times[start : start + 64], dtype=torch.float32, device=p.device)
+            cov = {}
+            if covariates is not None:  # trajectories are sample-major: row j is series j % B
+                series = torch.as_tensor(part % covariates.static.shape[0], device=p.device)
+                cov = {"covariates": covariates.select(series)}
             with torch.no_grad():
-                z = model.decoder.trajectory(z0[part].unsqueeze(0), t)[0]
+                z = model.decoder.trajectory(z0[part].unsqueeze(0), t, **cov)[0]
                 out.append(model.poisson(z).double().cpu().numpy())
         return p.check_finite(np.concatenate(out), "intensity")
 

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from latentode._validation import check_bool
 from latentode.data import FeatureScaler, LongFormat, TimeScaler
+from latentode.data.covariates import CovariateSchema
 from latentode.data.transforms import FeatureTransform
 from latentode.estimator.events import predict_intensity, sample_events
 from latentode.estimator.params import check_params
@@ -322,6 +323,9 @@ class LatentODE(BaseEstimator):
         time_unit: str | None = None,
         val_df: pd.DataFrame | None = None,
         events: pd.DataFrame | None = None,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
+        input_kind: dict[str, str] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         resume: bool = False,
     ) -> LatentODE:
@@ -352,6 +356,22 @@ class LatentODE(BaseEstimator):
             none is dropped; the series' time origin stays its first row. To score a longer
             window, add an all-NaN row to ``df`` at its end. Default: the observation times of
             each feature are its events.
+        inputs : DataFrame, optional
+            Known inputs that drive the series (doses, infusion rates, controls), not
+            modelled but given: a long frame with ``id_col``, ``time_col`` (the time type of
+            ``df``) and one numeric column per input, one row per change point. A *held*
+            input keeps its row's value until the series' next row (an infusion rate); an
+            *impulse* input is an amount given at that instant (a bolus; 0 for none). They
+            enter the latent dynamics, ``dz/dt = f(z, u(t), s)``: the solver steps to every
+            change point rather than across it, and a dose moves the latent state there by a
+            learned jump. The encoder reads them too. Each series needs rows from its first
+            observation (or before) to its last (or after); inputs are scaled like the
+            features. Needs ``decoder="ode"``.
+        static : DataFrame, optional
+            Static features: ``id_col`` and one numeric column per feature, one row per
+            series (weight, age, arm). They enter the encoder and the vector field.
+        input_kind : dict, optional
+            ``{column: "held" | "impulse"}``; columns not named are held.
         checkpoint_dir : str or path, optional
             Write a checkpoint (``last.ckpt``: weights, optimiser, epoch and step, KL
             schedule, early stopping, best epoch, RNG state, and a fingerprint of the settings
@@ -379,6 +399,9 @@ class LatentODE(BaseEstimator):
             time_unit=time_unit,
             val_df=val_df,
             events=events,
+            inputs=inputs,
+            static=static,
+            input_kind=input_kind,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
         )
@@ -400,6 +423,7 @@ class LatentODE(BaseEstimator):
         calibration: pd.DataFrame | None = None,
         conformal: list[list[float]] | None = None,
         transform: FeatureTransform | None = None,
+        covariate_schema: CovariateSchema | None = None,
     ) -> LatentODE:
         """Set every fitted attribute at once (fit, from_lightning and load share it)."""
         n_kinds = module.hparams.get("n_event_kinds", 0) or 0
@@ -425,6 +449,7 @@ class LatentODE(BaseEstimator):
         self.calibration_ = calibration
         self.conformal_ = conformal
         self.transforms_ = transform if transform is not None else FeatureTransform(None, [])
+        self.covariate_schema_ = covariate_schema
         self._seed = seed
         return self
 
@@ -539,6 +564,7 @@ class LatentODE(BaseEstimator):
             event_source=self.event_source_,
             device=_prediction_device(self.accelerator) if device is None else device,
             memory_budget=self.memory_budget,
+            covariate_schema=getattr(self, "covariate_schema_", None),
         )
 
     def predict(
@@ -551,6 +577,8 @@ class LatentODE(BaseEstimator):
         quantiles: Sequence[float] = (0.05, 0.5, 0.95),
         num_samples: int = 100,
         interval: str = "predictive",
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Predictive mean and quantiles of every feature at any times, given observations.
@@ -588,6 +616,13 @@ class LatentODE(BaseEstimator):
             Quantiles of the ``num_samples`` draws use the positions ``k / (S + 1)``, so that
             a band holds a new draw with the probability it names.
 
+        inputs : DataFrame, optional
+            Known inputs, as in :meth:`fit` (required exactly when the model was fitted with
+            them). They must cover every requested time: to ask "what if", pass another
+            schedule (e.g. a doubled dose) for the same series.
+        static : DataFrame, optional
+            Static features, one row per series, as in :meth:`fit`.
+
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
             device ``accelerator`` names (``"cpu"`` unless it was set; ``"auto"`` picks a GPU
@@ -609,6 +644,8 @@ class LatentODE(BaseEstimator):
             quantiles=quantiles,
             num_samples=num_samples,
             interval=interval,
+            inputs=inputs,
+            static=static,
         )
 
     def sample(
@@ -619,6 +656,8 @@ class LatentODE(BaseEstimator):
         df: pd.DataFrame | None = None,
         random_state: int | np.random.Generator | None = None,
         noise: bool = True,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Draw whole trajectories: new series from the prior, or posterior samples given ``df``.
@@ -639,6 +678,13 @@ class LatentODE(BaseEstimator):
             :meth:`predict`), independent at each time; for a new series, the noise of an
             observed time. False draws the curves alone (the same curves, for the same seed).
 
+        inputs : DataFrame, optional
+            Known inputs, as in :meth:`fit` (required exactly when the model was fitted with
+            them). They must cover every requested time: to ask "what if", pass another
+            schedule (e.g. a doubled dose) for the same series.
+        static : DataFrame, optional
+            Static features, one row per series, as in :meth:`fit`.
+
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
             device ``accelerator`` names (``"cpu"`` unless it was set; ``"auto"`` picks a GPU
@@ -653,7 +699,13 @@ class LatentODE(BaseEstimator):
 
         self._check_fitted()
         return self._predictor(device).sample(
-            n_samples=n_samples, times=times, df=df, random_state=random_state, noise=noise
+            n_samples=n_samples,
+            times=times,
+            df=df,
+            random_state=random_state,
+            noise=noise,
+            inputs=inputs,
+            static=static,
         )
 
     def predict_intensity(
@@ -666,6 +718,8 @@ class LatentODE(BaseEstimator):
         quantiles: Sequence[float] = (0.05, 0.5, 0.95),
         num_samples: int = 100,
         kinds: Sequence[Hashable] | None = None,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Event intensities of the series in ``df``, with their posterior spread.
@@ -684,6 +738,13 @@ class LatentODE(BaseEstimator):
             Posterior samples the estimates come from.
         kinds : list, optional
             Event kinds to report; default all of ``event_kinds_``.
+
+        inputs : DataFrame, optional
+            Known inputs, as in :meth:`fit` (required exactly when the model was fitted with
+            them). They must cover every requested time: to ask "what if", pass another
+            schedule (e.g. a doubled dose) for the same series.
+        static : DataFrame, optional
+            Static features, one row per series, as in :meth:`fit`.
 
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
@@ -711,6 +772,8 @@ class LatentODE(BaseEstimator):
             quantiles=quantiles,
             num_samples=num_samples,
             kinds=kinds,
+            inputs=inputs,
+            static=static,
         )
 
     def sample_events(
@@ -724,6 +787,8 @@ class LatentODE(BaseEstimator):
         kinds: Sequence[Hashable] | None = None,
         n_grid: int = 64,
         max_refinements: int = 6,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Draw event times along sampled latent trajectories, by thinning.
@@ -754,6 +819,13 @@ class LatentODE(BaseEstimator):
         n_grid, max_refinements : int
             Cells of the first bounding grid and how often it may be refined.
 
+        inputs : DataFrame, optional
+            Known inputs, as in :meth:`fit` (required exactly when the model was fitted with
+            them). They must cover every requested time: to ask "what if", pass another
+            schedule (e.g. a doubled dose) for the same series.
+        static : DataFrame, optional
+            Static features, one row per series, as in :meth:`fit`.
+
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
             device ``accelerator`` names (``"cpu"`` unless it was set; ``"auto"`` picks a GPU
@@ -777,6 +849,8 @@ class LatentODE(BaseEstimator):
             kinds=kinds,
             n_grid=n_grid,
             max_refinements=max_refinements,
+            inputs=inputs,
+            static=static,
         )
 
     def score(
@@ -785,6 +859,8 @@ class LatentODE(BaseEstimator):
         n_samples: int = 10,
         *,
         events: pd.DataFrame | None = None,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> float:
         """Log-likelihood of held-out series per observed value, in nats (higher is better).
@@ -801,7 +877,9 @@ class LatentODE(BaseEstimator):
         or ``events`` as in ``fit``, on windows widened to them as there);
         :meth:`score_details` reports the two apart.
         """
-        details = self.score_details(df, n_samples, events=events, device=device)
+        details = self.score_details(
+            df, n_samples, events=events, inputs=inputs, static=static, device=device
+        )
         return float(details.loc["total", "log_likelihood"])
 
     def score_details(
@@ -810,6 +888,8 @@ class LatentODE(BaseEstimator):
         n_samples: int = 10,
         *,
         events: pd.DataFrame | None = None,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """The terms of :meth:`score`, each beside a simple reference, so a number can be read.
@@ -840,7 +920,14 @@ class LatentODE(BaseEstimator):
         """
 
         self._check_fitted()
-        return score_details(self._predictor(device), df=df, n_samples=n_samples, events=events)
+        return score_details(
+            self._predictor(device),
+            df=df,
+            n_samples=n_samples,
+            events=events,
+            inputs=inputs,
+            static=static,
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to the folder ``path`` (created if missing); returns it.

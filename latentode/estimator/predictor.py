@@ -31,6 +31,7 @@ from latentode.data import (
     rows_to_frame,
 )
 from latentode.data.collate import _pad_repeating_last
+from latentode.data.covariates import CovariateSchema, frames_to_covariates
 from latentode.data.events import frame_to_events
 from latentode.data.transforms import FeatureTransform
 from latentode.estimator.seeds import as_seed, series_seed
@@ -72,6 +73,7 @@ class Predictor:
         event_kinds: The modelled event kinds (None without a Poisson head).
         event_source: ``"events"`` or ``"observations"`` (None without a Poisson head).
         device: Where to decode; default: where the module is.
+        covariate_schema: The fitted covariates' columns, kinds and scaling (None: none).
         memory_budget: Bytes of decoded samples one block may hold (default
             :data:`MEMORY_BUDGET`, 256 MiB).
     """
@@ -90,8 +92,10 @@ class Predictor:
         event_source: str | None = None,
         device: str | torch.device | None = None,
         memory_budget: int | None = None,
+        covariate_schema: CovariateSchema | None = None,
     ) -> None:
         self.device = _as_device(device, module)
+        self.covariate_schema = covariate_schema
         self.module = module.to(self.device).eval()
         self.fmt = fmt
         self.time_scaler = time_scaler
@@ -142,12 +146,17 @@ class Predictor:
             )
 
     def encode_frame(
-        self, df: pd.DataFrame, events: pd.DataFrame | None = None
+        self,
+        df: pd.DataFrame,
+        events: pd.DataFrame | None = None,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
     ) -> IrregularDataset:
         """A new frame → a dataset in the fitted layout, scaling and time origins.
 
         ``events`` (a frame as in ``fit``) are attached to the series, for models whose
-        events came from an events frame.
+        events came from an events frame; ``inputs`` and ``static`` (frames as in ``fit``,
+        required exactly when the model was fitted with them) likewise.
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"`df` must be a pandas DataFrame; got {type(df).__name__}")
@@ -175,8 +184,14 @@ class Predictor:
                     )
                 )
             event_series = frame_to_events(events, series, fmt, self.event_kinds)
+        covariates = None
+        if self.covariate_schema is not None or inputs is not None or static is not None:
+            schema = self.covariate_schema or CovariateSchema()
+            covariates = (schema, frames_to_covariates(series, fmt, schema, inputs, static))
         series = [self.feature_scaler.transform_series(s) for s in series]
-        return IrregularDataset(series, fmt, self.time_scaler, events=event_series)
+        return IrregularDataset(
+            series, fmt, self.time_scaler, events=event_series, covariates=covariates
+        )
 
     def chunks(self, n_series: int, n_times: int, n_samples: int) -> Iterator[range]:
         """Whole series per block, as many as :attr:`memory_budget` allows for ``n_times``
@@ -289,7 +304,8 @@ class Predictor:
         eps = self.latent_noise(ids, n_samples, salt)  # (S, B, latent)
         with torch.no_grad():
             q, anchor = model.encode(batch)
-            draws = model.decode(q.loc + q.scale * eps, times, anchor)  # (S, B, T, F)
+            # (S, B, T, F)
+            draws = model.decode(q.loc + q.scale * eps, times, anchor, batch.covariates)
             noisy = None
             if noise:
                 std = model.noise_std(batch, times, draws)  # (S, B, T, F), standardised
@@ -359,12 +375,14 @@ class Predictor:
         quantiles: Sequence[float] = (0.05, 0.5, 0.95),
         num_samples: int = 100,
         interval: str = "predictive",
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """See :meth:`LatentODE.predict`."""
         levels = check_quantiles(quantiles)
         n_samples = check_num_samples(num_samples, "num_samples")
         predictive = check_choice("interval", interval, INTERVALS) == "predictive"
-        ds = self.encode_frame(df)
+        ds = self.encode_frame(df, inputs=inputs, static=static)
         user_times = target_times(self.fmt, ds, times, horizon, horizon_points)
         names = list(self.fmt.value_cols)
         added = [f"{f}_q{q:g}" for q in levels for f in names]
@@ -423,14 +441,24 @@ class Predictor:
         df: pd.DataFrame | None = None,
         random_state: int | np.random.Generator | None = None,
         noise: bool = True,
+        inputs: pd.DataFrame | None = None,
+        static: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """See :meth:`LatentODE.sample`."""
         n = check_num_samples(n_samples, "n_samples")
         seed = as_seed(random_state)
         check_bool("noise", noise)
         self.check_added_columns("sample", ["sample"])
+        if df is None and (self.covariate_schema is not None or inputs is not None):
+            raise ValueError(
+                "this model reads covariates: give `df` (the series to sample, with `inputs=` "
+                "and `static=` for them); new series from the prior under covariates are not "
+                "supported"
+                if self.covariate_schema is not None
+                else "`inputs`/`static` need `df`, and a model fitted with them"
+            )
         if df is not None:
-            ds = self.encode_frame(df)
+            ds = self.encode_frame(df, inputs=inputs, static=static)
             user_times = target_times(self.fmt, ds, times, None)
             frames = []
             for rows, block_times, block in self.blocks(

@@ -19,6 +19,7 @@ import pandas as pd
 from latentode import __version__
 from latentode.calibration import TASK_BANDS
 from latentode.data import FeatureScaler, LongFormat, TimeScaler
+from latentode.data.covariates import CovariateSchema
 from latentode.data.events import _plain
 from latentode.data.transforms import FeatureTransform
 from latentode.estimator.params import check_params
@@ -63,6 +64,9 @@ def save_model(est: LatentODE, path: str | Path) -> Path:
         else {c: _plain(v) for c, v in est.calibration_.to_dict(orient="list").items()},
         "conformal": est.conformal_,
         "transforms": est.transforms_.to_dict(),
+        "covariates": None
+        if getattr(est, "covariate_schema_", None) is None
+        else est.covariate_schema_.to_dict(),
     }
     return write_model(path, config, est.module_.state_dict())
 
@@ -112,6 +116,7 @@ def load_model(cls: type[LatentODE], path: str | Path) -> LatentODE:
             transform=FeatureTransform(
                 config.get("transforms"), config["format"].get("value_cols", [])
             ),
+            covariate_schema=_covariate_schema(config.get("covariates"), module),
         )
     except NonFiniteModelError:
         raise
@@ -149,11 +154,42 @@ _OPTIONAL_CONFIG_KEYS = {
     "calibration",
     "conformal",
     "transforms",
+    "covariates",
 }
 
 
 # weights a model saved before them lacks; they keep their defaults (a band at the noise floor)
 _OPTIONAL_WEIGHTS = {"model.noise.coef", "model.noise.fitted"}
+
+
+def _covariate_schema(saved: Any, module: LatentODEModule) -> CovariateSchema | None:
+    """The saved covariate schema, checked against the module's covariate sizes."""
+    hp = module.hparams
+    sizes = tuple(
+        int(hp.get(k, 0) or 0) for k in ("n_held_inputs", "n_impulse_inputs", "n_static_features")
+    )
+    if saved is None:
+        if any(sizes):
+            raise ValueError("the module reads covariates but no covariate schema was saved")
+        return None
+    if not isinstance(saved, dict):
+        raise ValueError(f"`covariates` must be a mapping; got {type(saved).__name__}")
+    schema = CovariateSchema.from_dict(saved)
+    scalers = {
+        "held_mean": schema.n_held, "held_scale": schema.n_held,
+        "dose_scale": schema.n_impulse,
+        "static_mean": schema.n_static, "static_scale": schema.n_static,
+    }  # fmt: skip
+    for key, n in scalers.items():
+        value = getattr(schema, key)
+        if value is None or value.shape != (n,) or not np.all(np.isfinite(value)):
+            raise ValueError(f"`covariates.{key}` must hold {n} finite numbers")
+    if (schema.n_held, schema.n_impulse, schema.n_static) != sizes:
+        raise ValueError(
+            f"the covariate schema has {schema.n_held} held inputs, {schema.n_impulse} impulse "
+            f"inputs and {schema.n_static} static features; the module {sizes}"
+        )
+    return schema
 
 
 def _check_consistent(config: dict[str, Any], module: LatentODEModule, state: dict) -> None:

@@ -12,12 +12,19 @@ from torch.distributions import Normal
 
 from latentode.data import IrregularDataset
 from latentode.estimator.predictor import Predictor, check_num_samples
+from latentode.estimator.times import check_inputs_cover
 
 __all__ = ["score_details"]
 
 
 def score_details(
-    p: Predictor, df: pd.DataFrame, n_samples: int = 10, *, events: pd.DataFrame | None = None
+    p: Predictor,
+    df: pd.DataFrame,
+    n_samples: int = 10,
+    *,
+    events: pd.DataFrame | None = None,
+    inputs: pd.DataFrame | None = None,
+    static: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """See :meth:`LatentODE.score_details`."""
     k = check_num_samples(n_samples, "n_samples")
@@ -26,7 +33,13 @@ def score_details(
             "this model learned its intensities from an events frame: pass the series' "
             "events too (score(df, events=frame of id, time[, kind]))"
         )
-    ds = p.encode_frame(df, events=events)
+    ds = p.encode_frame(df, events=events, inputs=inputs, static=static)
+    check_inputs_cover(
+        ds,
+        [s_.times[0] for s_ in ds.series],
+        [s_.times[-1] for s_ in ds.series],
+        "the series' observations",
+    )
     model = p.module.model
     poisson = model.poisson is not None
     log_scale = np.log(p.feature_scaler.scale_)  # (F,)

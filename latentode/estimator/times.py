@@ -18,6 +18,7 @@ import pandas as pd
 
 from latentode._validation import check_int
 from latentode.data import IrregularDataset, LongFormat
+from latentode.data.covariates import check_known_until, show_time
 
 __all__ = [
     "HORIZON_POINTS",
@@ -41,7 +42,43 @@ def target_times(
     horizon: Any,
     horizon_points: int = HORIZON_POINTS,
 ) -> list[np.ndarray]:
-    """Per series, the user-unit float times to predict at."""
+    """Per series, the user-unit float times to predict at.
+
+    With known inputs, every series' times must lie where its inputs are known.
+    """
+    out = _target_times(fmt, ds, times, horizon, horizon_points)
+    if ds.covariates is not None:
+        check_inputs_cover(
+            ds,
+            [t.min(initial=np.inf) for t in out],
+            [t.max(initial=-np.inf) for t in out],
+            "the requested times",
+        )
+    return out
+
+
+def check_inputs_cover(ds: IrregularDataset, lo, hi, what: str) -> None:
+    """Refuse times outside where each series' inputs are known (``lo``, ``hi`` per series)."""
+    if ds.covariates is None or ds.covariate_schema is None or not ds.covariate_schema.has_inputs:
+        return
+    check_known_until(ds.covariates, ds.ids, np.asarray(hi, dtype=np.float64), ds.fmt, what)
+    for c, sid, t in zip(ds.covariates, ds.ids, lo, strict=True):
+        if np.isfinite(t) and t < c.times[0]:
+            first, asked = show_time(ds.fmt, c.times[0]), show_time(ds.fmt, t)
+            raise ValueError(
+                f"the inputs of series {sid!r} start at {first}, but {what} reach back to "
+                f"{asked}; inputs must be known over the whole window: add a row at or "
+                f"before {asked} to the inputs frame"
+            )
+
+
+def _target_times(
+    fmt: LongFormat,
+    ds: IrregularDataset,
+    times: Any,
+    horizon: Any,
+    horizon_points: int,
+) -> list[np.ndarray]:
     if times is not None and horizon is not None:
         raise ValueError("give `times` or `horizon`, not both")
     n_points = check_int("horizon_points", horizon_points, minimum=1)

@@ -27,6 +27,7 @@ import torch
 
 from latentode._validation import check_bool
 from latentode.calibration import HeldOutPoints, calibrate, held_out_points
+from latentode.data.covariates import CovariateSchema
 from latentode.data.transforms import FeatureTransform
 from latentode.estimator.params import check_params, module_kwargs
 from latentode.estimator.predictor import _canonical_order
@@ -94,6 +95,9 @@ def fit_estimator(
     time_unit: str | None = None,
     val_df: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
+    inputs: pd.DataFrame | None = None,
+    static: pd.DataFrame | None = None,
+    input_kind: dict[str, str] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
 ) -> LatentODE:
@@ -138,8 +142,17 @@ def fit_estimator(
         seed=seed % (2**31),
         events=events,
         event_kinds=est.event_kinds if events is not None else None,
+        inputs=inputs,
+        static=static,
+        input_kind=input_kind,
     )
+    if (inputs is not None or static is not None) and est.decoder != "ode":
+        raise ValueError(
+            f"`inputs`/`static` need decoder='ode' (got decoder={est.decoder!r}): the flow "
+            "decoders take no covariates yet"
+        )
     dm.setup()
+    schema = dm.covariate_schema
     kinds, source = _resolve_kinds(est, dm)
     has_val = len(dm.split["val"]) > 0
     plan = plan_training(
@@ -179,6 +192,7 @@ def fit_estimator(
             dm.n_features,
             **module_kwargs(est.get_params(deep=False)),
             n_event_kinds=len(kinds or ()),
+            **_covariate_sizes(schema),
         )
         ours = {
             **plan.trainer_kwargs(),
@@ -219,7 +233,19 @@ def fit_estimator(
         calibration=calibration,
         conformal=conformal,
         transform=transform,
+        covariate_schema=schema,
     )
+
+
+def _covariate_sizes(schema: CovariateSchema | None) -> dict[str, int]:
+    """The module arguments for the covariates of ``schema`` (none without one)."""
+    if schema is None:
+        return {}
+    return {
+        "n_held_inputs": schema.n_held,
+        "n_impulse_inputs": schema.n_impulse,
+        "n_static_features": schema.n_static,
+    }
 
 
 def _fit_transform(
