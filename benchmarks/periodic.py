@@ -116,15 +116,15 @@ def build(
     dm.setup()
     torch.manual_seed(args.seed)
     encoder_kwargs = (
-        {"n_substeps": args.n_substeps, "field_width": 32}
+        {"n_substeps": args.n_substeps, "field_width": args.encoder_width}
         if args.encoder == "odernn"
-        else {"flow": args.flow, "field_width": 32}
+        else {"flow": args.flow, "field_width": args.encoder_width}
     )
     model = LatentODEModel(
         dm.n_features,
         latent_dim=args.latent_dim,
         encoder=args.encoder,
-        encoder_hidden=20,
+        encoder_hidden=args.encoder_hidden,
         encoder_kwargs=encoder_kwargs,
         decoder_width=100,
         decoder_depth=1,
@@ -345,6 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         help="data time units per model time unit (default 1: the data's own, as the reference)",
     )
     parser.add_argument("--level", choices=["none", "series"], default="none")
+    parser.add_argument("--encoder-width", type=int, default=32, help="the encoder field's")
+    parser.add_argument("--encoder-hidden", type=int, default=20, help="the encoder state's")
     parser.add_argument("--standardize", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
@@ -404,6 +406,8 @@ def main(argv: list[str] | None = None) -> None:
                 "time_gaps_per_unit",
                 "level",
                 "val_fraction",
+                "encoder_width",
+                "encoder_hidden",
             )
         }
         | {"solver": "dopri5 rtol 1e-3 atol 1e-4", "torch": torch.__version__},

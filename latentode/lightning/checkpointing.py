@@ -292,6 +292,7 @@ _DATA_WORDS = {
     "times": "observation times",
     "values": "values",
     "events": "events",
+    "covariates": "inputs or static features",
 }
 
 
@@ -335,7 +336,15 @@ def data_fingerprint(dm: Any) -> dict[str, Any]:
         values.update(np.ascontiguousarray(scaler.mean_, dtype=np.float64).tobytes())
         values.update(np.ascontiguousarray(scaler.scale_, dtype=np.float64).tobytes())
     layout = [fmt.id_col, fmt.time_col, fmt.time_kind, fmt.time_unit, fmt.time_reference, fmt.tz]
-    return {
+    extra = {}
+    if getattr(dataset, "covariates", None) is not None:  # inputs and static features
+        covariates = hashlib.sha256(json.dumps(dataset.covariate_schema.to_dict()).encode())
+        for c in dataset.covariates:
+            for part in (c.times, c.held, c.doses, c.static):
+                covariates.update(np.int64(part.size).tobytes())
+                covariates.update(np.ascontiguousarray(part, dtype=np.float64).tobytes())
+        extra["covariates"] = covariates.hexdigest()
+    return extra | {
         "features": [str(c) for c in fmt.value_cols],
         "series": len(dataset.series),
         "observations": n_obs,
