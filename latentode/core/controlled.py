@@ -81,4 +81,4 @@ class DoseJump(nn.Module):
         """``z (..., latent)``, ``dose (..., n_impulse)`` → ``z⁺ (..., latent)``."""
         moved = self.net(torch.cat([z, dose], dim=-1))
         still = self.net(torch.cat([z, torch.zeros_like(dose)], dim=-1))
-        return z + moved - still
+        return z + (moved - still)  # exactly z at a zero dose
