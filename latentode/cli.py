@@ -246,6 +246,8 @@ def _fit(argv: list[str]) -> int:
     class _CLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.n_features", "model.n_features", apply_on="instantiate")
+            for size in ("n_held_inputs", "n_impulse_inputs", "n_static_features"):
+                parser.link_arguments(f"data.{size}", f"model.{size}", apply_on="instantiate")
             parser.add_argument(
                 "--out",
                 type=str,
@@ -334,6 +336,7 @@ def _cli_fingerprint(model, dm):
         "time_gaps_per_unit",
         "standardize",
         "seed",
+        "input_kind",
     )
     settings = {f"model.{k}": v for k, v in model.hparams.items()}
     settings.update({f"data.{k}": getattr(dm, k) for k in data_settings})
@@ -425,10 +428,14 @@ def _predict(args: argparse.Namespace) -> int:
         raise SystemExit(f"latentode predict: --out: {err}") from None
     model = _load_model(args.model)
     times = _parse_times(args.times)
+    inputs, static = _covariate_frames(model, args)
 
     def predict(df):
+        ids = df[model.format_.id_col]
         return model.predict(
             df,
+            inputs=_for_series(inputs, ids, model.format_.id_col),
+            static=_for_series(static, ids, model.format_.id_col),
             times=times,
             horizon=args.horizon,
             horizon_points=args.horizon_points,
@@ -462,10 +469,18 @@ def _sample(args: argparse.Namespace) -> int:
         raise SystemExit("latentode sample: --chunk-series reads --data in chunks; give --data")
     model = _load_model(args.model)
     times = _parse_times(args.times)
+    inputs, static = _covariate_frames(model, args)
 
     def sample(df):
+        ids = [] if df is None else df[model.format_.id_col]
         return model.sample(
-            args.n_samples, times, df=df, random_state=args.seed, noise=not args.no_noise
+            args.n_samples,
+            times,
+            df=df,
+            random_state=args.seed,
+            noise=not args.no_noise,
+            inputs=_for_series(inputs, ids, model.format_.id_col),
+            static=_for_series(static, ids, model.format_.id_col),
         )
 
     try:
@@ -682,6 +697,7 @@ def _add_file_commands(commands) -> None:
     )
     predict.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_covariates(predict)
     _add_streaming(predict)
     sample = commands.add_parser(
         "sample",
@@ -709,7 +725,50 @@ def _add_file_commands(commands) -> None:
     )
     sample.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     sample.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_covariates(sample)
     _add_streaming(sample)
+
+
+def _add_covariates(command) -> None:
+    command.add_argument(
+        "--inputs",
+        help="known inputs of the series in --data (.csv or .parquet: id, time and the "
+        "model's input columns), for a model fitted with them; another schedule asks what if",
+    )
+    command.add_argument(
+        "--static",
+        help="static features of the series in --data (.csv or .parquet: id and the model's "
+        "static columns, one row per series)",
+    )
+
+
+def _covariate_frames(model, args: argparse.Namespace):
+    """``--inputs`` and ``--static`` read in the model's layout (ids as text), or None."""
+    from latentode.data import read_table
+
+    fmt = model.format_
+    out = []
+    for flag, path in (("--inputs", args.inputs), ("--static", args.static)):
+        if path is None:
+            out.append(None)
+            continue
+        try:
+            out.append(
+                read_table(
+                    path,
+                    id_col=fmt.id_col,
+                    time_col=fmt.time_col if flag == "--inputs" else None,
+                    parse_dates=True if fmt.time_kind == "datetime" else None,
+                )
+            )
+        except _user_errors() as err:
+            raise SystemExit(f"{flag}: {err}") from None
+    return tuple(out)
+
+
+def _for_series(frame, ids, id_col: str):
+    """The rows of ``frame`` (None stays None) for the series ``ids`` of one chunk."""
+    return None if frame is None else frame[frame[id_col].isin(set(ids))]
 
 
 def _add_streaming(command) -> None:

@@ -538,6 +538,7 @@ class LatentODE(BaseEstimator):
             event_source=source,
             calibration=calibration,
             conformal=factors,
+            covariate_schema=datamodule.covariate_schema,
         )
 
     def _check_fitted(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +97,13 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             ``"kind"``, covering series of ``data`` and ``val_data``. A series' window runs
             from its first observation-or-event to its last; see :mod:`latentode.data.events`.
         event_kinds: The kinds to model, in order; default: the sorted kinds in ``events``.
-        inputs: Known inputs (doses, infusion rates, controls): a long frame with the id and
-            time columns of ``data`` and one column per input, a row per change point; see
+        inputs: Known inputs (doses, infusion rates, controls): a long frame (or a .csv/
+            .parquet path) with the id and time columns of ``data`` and one column per input,
+            a row per change point; see
             :mod:`latentode.data.covariates`. Every series needs rows from its first
             observation to its last.
-        static: Static features: a frame with the id column and one row per series.
+        static: Static features: a frame (or a .csv/.parquet path) with the id column and
+            one row per series.
         input_kind: ``{column: "held" | "impulse"}``; inputs not named are held.
 
     Attributes:
@@ -136,15 +138,29 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         seed: int = 0,
         events: str | os.PathLike | pd.DataFrame | None = None,
         event_kinds: Sequence[Any] | None = None,
-        inputs: pd.DataFrame | None = None,
-        static: pd.DataFrame | None = None,
-        input_kind: Mapping[str, str] | None = None,
+        inputs: str | os.PathLike | pd.DataFrame | None = None,
+        static: str | os.PathLike | pd.DataFrame | None = None,
+        input_kind: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        frames = {}
         for name, frame in (("inputs", inputs), ("static", static)):
-            if frame is not None and not isinstance(frame, pd.DataFrame):
-                raise TypeError(f"`{name}` must be a DataFrame or None; got {type(frame).__name__}")
-        self.inputs, self.static, self.input_kind = inputs, static, input_kind
+            if isinstance(frame, os.PathLike):
+                frame = os.fspath(frame)
+            if isinstance(frame, str):
+                if not frame.lower().endswith(TABLE_SUFFIXES) or not Path(frame).is_file():
+                    raise FileNotFoundError(
+                        f"`{name}` must be a DataFrame or an existing "
+                        f"{' or '.join(TABLE_SUFFIXES)} file; no such file: {frame!r}"
+                    )
+            elif frame is not None and not isinstance(frame, pd.DataFrame):
+                raise TypeError(
+                    f"`{name}` must be a DataFrame, a .csv/.parquet path or None; got "
+                    f"{type(frame).__name__}"
+                )
+            frames[name] = frame
+        self.inputs, self.static = frames["inputs"], frames["static"]
+        self.input_kind = None if input_kind is None else dict(input_kind)
         self.covariate_schema: CovariateSchema | None = None
         if isinstance(events, os.PathLike):
             events = os.fspath(events)
@@ -298,8 +314,12 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             event_series = frame_to_events(events, series, fmt, self.event_kinds_)
         covariates = None
         if self.inputs is not None or self.static is not None:
-            schema = schema_from_frames(self.inputs, self.static, fmt, self.input_kind)
-            given = frames_to_covariates(series, fmt, schema, self.inputs, self.static)
+            inputs, static = (
+                self._read(f, text_ids=from_file) if isinstance(f, str) else f
+                for f in (self.inputs, self.static)
+            )
+            schema = schema_from_frames(inputs, static, fmt, self.input_kind)
+            given = frames_to_covariates(series, fmt, schema, inputs, static)
             check_known_until(given, [s.id for s in series], _window_ends(series, event_series),
                               fmt, "its observations and events")  # fmt: skip
             self.covariate_schema = schema.fit([given[i] for i in self.split["train"]])
@@ -345,6 +365,26 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         rows = self.split[check_choice("stage", stage, tuple(self.split))]
         for start in range(0, len(rows), size):
             yield self.dataset.batch(rows[start : start + size])
+
+    def _schema_size(self, name: str) -> int:
+        if self.dataset is None:
+            self.setup()
+        return 0 if self.covariate_schema is None else getattr(self.covariate_schema, name)
+
+    @property
+    def n_held_inputs(self) -> int:
+        """Held inputs the batches carry (0 without ``inputs``)."""
+        return self._schema_size("n_held")
+
+    @property
+    def n_impulse_inputs(self) -> int:
+        """Impulse inputs the batches carry (0 without ``inputs``)."""
+        return self._schema_size("n_impulse")
+
+    @property
+    def n_static_features(self) -> int:
+        """Static features the batches carry (0 without ``static``)."""
+        return self._schema_size("n_static")
 
     @property
     def n_features(self) -> int:
