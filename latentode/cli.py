@@ -431,11 +431,10 @@ def _predict(args: argparse.Namespace) -> int:
     inputs, static = _covariate_frames(model, args)
 
     def predict(df):
-        ids = df[model.format_.id_col]
         return model.predict(
             df,
-            inputs=_for_series(inputs, ids, model.format_.id_col),
-            static=_for_series(static, ids, model.format_.id_col),
+            inputs=_for_series(inputs, df, model.format_.id_col),
+            static=_for_series(static, df, model.format_.id_col),
             times=times,
             horizon=args.horizon,
             horizon_points=args.horizon_points,
@@ -472,15 +471,14 @@ def _sample(args: argparse.Namespace) -> int:
     inputs, static = _covariate_frames(model, args)
 
     def sample(df):
-        ids = [] if df is None else df[model.format_.id_col]
         return model.sample(
             args.n_samples,
             times,
             df=df,
             random_state=args.seed,
             noise=not args.no_noise,
-            inputs=_for_series(inputs, ids, model.format_.id_col),
-            static=_for_series(static, ids, model.format_.id_col),
+            inputs=_for_series(inputs, df, model.format_.id_col),
+            static=_for_series(static, df, model.format_.id_col),
         )
 
     try:
@@ -766,9 +764,14 @@ def _covariate_frames(model, args: argparse.Namespace):
     return tuple(out)
 
 
-def _for_series(frame, ids, id_col: str):
-    """The rows of ``frame`` (None stays None) for the series ``ids`` of one chunk."""
-    return None if frame is None else frame[frame[id_col].isin(set(ids))]
+def _for_series(frame, df, id_col: str):
+    """The rows of ``frame`` (None stays None) for the series of ``df`` (one chunk, or all).
+
+    A ``df`` without the id column is left for the estimator to refuse with its own message.
+    """
+    if frame is None or df is None or id_col not in df.columns or id_col not in frame.columns:
+        return frame
+    return frame[frame[id_col].isin(set(df[id_col]))]
 
 
 def _add_streaming(command) -> None:

@@ -283,7 +283,13 @@ class LatentODEModel(nn.Module):
                 given = cov.doses_until(cond.times)  # (batch, max_obs, n_impulse)
                 before = torch.cat([torch.zeros_like(given[:, :1]), given[:, :-1]], dim=1)
                 inputs = torch.cat([cov.held_at(cond.times), given - before], dim=-1)
-        q = self.encoder(self.level.center(cond, anchor), static, inputs)
+        centered = self.level.center(cond, anchor)
+        # without inputs, the two-argument call that encoders (and wrappers of them) take
+        q = (
+            self.encoder(centered, static)
+            if inputs is None
+            else self.encoder(centered, static, inputs)
+        )
         return q, anchor
 
     def decode(

@@ -6,7 +6,7 @@ and :func:`solve` / :func:`solve_rows`, the only callers of torchdiffeq. It impo
 pandas, scikit-learn nor Lightning.
 """
 
-from latentode.core.controlled import ControlledField, DoseJump
+from latentode.core.controlled import ControlledField, DoseJump, InputGain
 from latentode.core.integral import IntegralField
 from latentode.core.layers import ACTIVATIONS, NORMS
 from latentode.core.ode_block import ODEBlock
@@ -37,6 +37,7 @@ __all__ = [
     "ROW_METHODS",
     "ControlledField",
     "DoseJump",
+    "InputGain",
     "IntegralField",
     "ODEBlock",
     "ODESolution",

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from latentode._validation import check_int
-from latentode.core.controlled import ControlledField, DoseJump
+from latentode.core.controlled import ControlledField, DoseJump, InputGain
 from latentode.core.integral import IntegralField
 from latentode.core.rowwise import solve_rows
 from latentode.core.solver import SolverConfig, SolveStats
@@ -49,8 +49,9 @@ class ODEDecoder(nn.Module):
         train_solver: Solver settings while ``self.training``. Default dopri5 1e-3 / 1e-4.
         eval_solver: Solver settings in eval mode (prediction); default: ``train_solver``.
         n_held, n_impulse, n_static: Covariates (:class:`~latentode.data.CovariateBatch`):
-            held inputs and static features enter the field, ``dz/dt = f(z, u(t), s)``
-            (:class:`~latentode.core.ControlledField`), stepped to at every change point;
+            held inputs and static features enter the field, ``dz/dt = f(z, s) +
+            G(z, s)·u(t)`` (:class:`~latentode.core.ControlledField`), stepped to at every
+            change point;
             impulse inputs move ``z`` at their instant (:class:`~latentode.core.DoseJump`).
             Default 0 each: ``dz/dt = f(z)``.
 
@@ -86,8 +87,10 @@ class ODEDecoder(nn.Module):
             depth=depth,
             activation=activation,
             norm="none",
-            n_inputs=self.n_held + self.n_static,
+            n_inputs=self.n_static,
         )
+        # held inputs push the state through G(z, s)·u: affine in u (see ControlledField)
+        self.input_gain = InputGain(latent_dim, n_held, n_static) if n_held else None
         self.dose_jump = DoseJump(latent_dim, n_impulse) if n_impulse else None
         self.readout = nn.Linear(latent_dim, n_features)
         self.train_solver = SolverConfig() if train_solver is None else train_solver
@@ -214,7 +217,7 @@ class ODEDecoder(nn.Module):
         plan = RowSchedule(covariates, rows, n_samples, latent, self.dose_jump)
         starts = plan.start(flat[:, rows.series].reshape(-1, latent))  # (R, latent)
         c0 = plan.c0.to(starts.dtype)
-        field: nn.Module = ControlledField(self.field, integrand)
+        field: nn.Module = ControlledField(self.field, self.input_gain, integrand)
         state: tuple[torch.Tensor, ...] = (starts, c0)
         if integrand is not None:
             width = integrand(z0[..., :1, :]).shape[-1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchdiffeq
 
-from latentode.core import DoseJump, SolverConfig
+from latentode.core import ControlledField, DoseJump, InputGain, SolverConfig, VectorField
 from latentode.data.batch import CovariateBatch, IrregularBatch
 from latentode.decoders import ODEDecoder
 from latentode.model import LatentODEModel
@@ -36,6 +36,11 @@ def _decoder(seed: int = 0, n_impulse: int = 1) -> ODEDecoder:
     return dec.eval()
 
 
+def _drift(dec: ODEDecoder):
+    """The decoder's dz/dt under a constant ``c = (u, s)``."""
+    return ControlledField(dec.field, dec.input_gain).drift
+
+
 def _segments(dec: ODEDecoder, cov: CovariateBatch, z0: torch.Tensor, times: torch.Tensor):
     """The same path solved piece by piece with torchdiffeq, jumping by hand."""
 
@@ -44,7 +49,7 @@ def _segments(dec: ODEDecoder, cov: CovariateBatch, z0: torch.Tensor, times: tor
             return z
         grid = torch.tensor([t_from, t_to], dtype=f64)
         return torchdiffeq.odeint(
-            lambda t, y: dec.field.forward_with(t, y, c), z, grid, rtol=1e-11, atol=1e-13
+            lambda t, y: _drift(dec)(t, y, c), z, grid, rtol=1e-11, atol=1e-13
         )[-1]
 
     out = []
@@ -97,7 +102,8 @@ def test_inputs_change_the_decoded_path_and_gradients_reach_every_part():
     dec.train()(z.unsqueeze(0), times, cov).square().sum().backward()
     assert float(z.grad.abs().sum()) > 0
     assert float(dec.dose_jump.net[-1].weight.grad.abs().sum()) > 0
-    assert float(dec.field.input.weight.grad[:, 3:].abs().sum()) > 0  # the (u, s) inputs
+    assert float(dec.field.input.weight.grad[:, 3:].abs().sum()) > 0  # the static feature
+    assert float(dec.input_gain.net[-1].weight.grad.abs().sum()) > 0  # the held input's gain
 
 
 def test_gradcheck_through_changes_and_doses():
@@ -129,7 +135,7 @@ def test_times_before_zero_run_back_through_held_inputs_but_not_through_doses():
         back = dec.trajectory(z0.unsqueeze(0), torch.tensor([[-0.4]], dtype=f64), first)[0, 0, 0]
         c = torch.cat([first.held[0, 0], first.static[0]])  # in force on [-0.5, 0.4)
         grid = torch.tensor([0.0, -0.4], dtype=f64)
-        field = lambda t, y: dec.field.forward_with(t, y, c)  # noqa: E731
+        field = lambda t, y: _drift(dec)(t, y, c)  # noqa: E731
         theirs = torchdiffeq.odeint(field, z0[0], grid, rtol=1e-11, atol=1e-13)[-1]
     torch.testing.assert_close(back, theirs, rtol=0, atol=1e-8)
     with pytest.raises(ValueError, match=r"cannot be decoded with impulse inputs"):
@@ -141,7 +147,7 @@ def test_times_before_zero_run_back_through_held_inputs_but_not_through_doses():
 def test_the_compensator_integrates_along_the_controlled_path():
     dec, cov = _decoder(), _covariates()
     z0 = torch.randn(2, 3, dtype=f64, generator=torch.Generator().manual_seed(5))
-    grid = torch.linspace(0.0, 1.5, 301, dtype=f64).expand(2, -1)
+    grid = torch.linspace(0.0, 1.5, 1201, dtype=f64).expand(2, -1)
     integrand = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Softplus()).double()
     with torch.no_grad():
         z, integral = dec.trajectory_with_integral(z0.unsqueeze(0), grid, integrand, cov)
@@ -195,3 +201,16 @@ def test_the_encoder_reads_the_inputs_and_static_features():
         model.encode(IrregularBatch(**{**batch.__dict__, "covariates": None}))
     with pytest.raises(ValueError, match=r"need decoder='ode'"):
         LatentODEModel(1, 4, decoder="flow", n_static_features=1)
+
+
+def test_the_field_is_affine_in_the_held_inputs():
+    """Doubling a held input doubles its push on the state: G(z, s)·u, whatever u's range."""
+    torch.manual_seed(0)
+    field = ControlledField(VectorField(3, width=8, n_inputs=1), InputGain(3, 2, 1)).double()
+    z = torch.randn(4, 3, dtype=f64)
+    s = torch.randn(4, 1, dtype=f64)
+    u = 5.0 * torch.randn(4, 2, dtype=f64)
+    drift = field.drift(torch.zeros((), dtype=f64), z, torch.cat([0 * u, s], -1))
+    once = field.drift(torch.zeros((), dtype=f64), z, torch.cat([u, s], -1)) - drift
+    twice = field.drift(torch.zeros((), dtype=f64), z, torch.cat([2 * u, s], -1)) - drift
+    torch.testing.assert_close(twice, 2 * once)
