@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from latentode.data.collate import SeriesItem, collate
+from latentode.data.collate import SeriesItem, collate, past_events
 from latentode.heads.predictive import PredictiveNoise
 from latentode.model import LatentODEModel
 
@@ -117,10 +117,9 @@ def _split(
         if not bool(hidden.any()) or bool(hidden[rows].all()):
             return None
     keep = ~hidden & (item.mask.amax(-1) > 0)
-    cond = replace(
-        item, times=item.times[keep], values=item.values[keep], mask=item.mask[keep],
-        event_times=None, event_kinds=None,
-    )  # fmt: skip
+    cond = past_events(
+        replace(item, times=item.times[keep], values=item.values[keep], mask=item.mask[keep])
+    )
     target = replace(
         item, times=item.times[hidden], values=item.values[hidden], mask=item.mask[hidden],
         event_times=None, event_kinds=None,

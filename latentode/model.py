@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from latentode._validation import check_choice, check_int, check_real
+from latentode._validation import check_bool, check_choice, check_int, check_real
 from latentode.core.solver import SolverConfig
 from latentode.data.batch import CovariateBatch, IrregularBatch
 from latentode.decoders import DECODERS, LEVELS, Anchor, FlowDecoder, ODEDecoder
@@ -142,6 +142,11 @@ class LatentODEModel(nn.Module):
             the static features at every step and, at each observation, the held inputs in
             force and the doses given since the previous one. Default 0 each: none (ODE
             decoder only).
+        event_inputs: The encoder also reads each series' past events: at each position, how
+            many of each kind happened since the previous one (``log1p`` of the counts), and
+            positions where only events happened are read too. For a Poisson head fitted to
+            explicit events (``IrregularBatch.events``), so that a series' own events inform
+            its posterior and its forecast intensity. Default False.
     """
 
     def __init__(
@@ -167,8 +172,12 @@ class LatentODEModel(nn.Module):
         n_held_inputs: int = 0,
         n_impulse_inputs: int = 0,
         n_static_features: int = 0,
+        event_inputs: bool = False,
     ) -> None:
         super().__init__()
+        self.event_inputs = check_bool("event_inputs", event_inputs)
+        if self.event_inputs and not n_event_kinds:
+            raise ValueError("`event_inputs` reads events for a Poisson head; n_event_kinds is 0")
         self.n_held_inputs = check_int("n_held_inputs", n_held_inputs, minimum=0)
         self.n_impulse_inputs = check_int("n_impulse_inputs", n_impulse_inputs, minimum=0)
         self.n_static_features = check_int("n_static_features", n_static_features, minimum=0)
@@ -183,7 +192,7 @@ class LatentODEModel(nn.Module):
             latent_dim,
             encoder_hidden,
             n_static=self.level.n_static + n_static_features,
-            n_inputs=n_held_inputs + n_impulse_inputs,
+            n_inputs=n_held_inputs + n_impulse_inputs + (n_event_kinds if event_inputs else 0),
             **dict(encoder_kwargs or {}),
         )
         if check_choice("decoder", decoder, DECODERS) == "flow":
@@ -283,13 +292,18 @@ class LatentODEModel(nn.Module):
                 given = cov.doses_until(cond.times)  # (batch, max_obs, n_impulse)
                 before = torch.cat([torch.zeros_like(given[:, :1]), given[:, :-1]], dim=1)
                 inputs = torch.cat([cov.held_at(cond.times), given - before], dim=-1)
+        present = None
+        if self.event_inputs:
+            counts, present = _event_evidence(cond, self.poisson.n_kinds)
+            inputs = counts if inputs is None else torch.cat([inputs, counts], dim=-1)
         centered = self.level.center(cond, anchor)
         # without inputs, the two-argument call that encoders (and wrappers of them) take
-        q = (
-            self.encoder(centered, static)
-            if inputs is None
-            else self.encoder(centered, static, inputs)
-        )
+        if inputs is None:
+            q = self.encoder(centered, static)
+        elif present is None:
+            q = self.encoder(centered, static, inputs)
+        else:
+            q = self.encoder(centered, static, inputs, present)
         return q, anchor
 
     def decode(
@@ -560,6 +574,32 @@ class LatentODEModel(nn.Module):
             seen.append(anchor.seen)
         if shifts:
             fit(torch.cat(shifts), torch.cat(seen))
+
+
+def _event_evidence(cond: IrregularBatch, n_kinds: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each position's events since the previous position: ``log1p`` counts and presence.
+
+    An event at time ``e`` counts at the first position at or after it; events after a
+    series' last position are not the conditioning points' past, and are not read.
+
+    Returns:
+        ``(batch, max_obs, n_kinds)`` ``log1p`` of the counts, and ``(batch, max_obs)`` bool,
+        True where any event counts.
+    """
+    events = cond.events
+    if events is None:
+        raise ValueError(
+            "this model reads each series' past events (event_inputs), and the batch carries "
+            "none; give the events with the observations"
+        )
+    batch, max_obs = cond.times.shape
+    times = cond.times.contiguous()
+    position = torch.searchsorted(times, events.times.to(times.dtype).contiguous())  # (B, E)
+    real = (events.mask > 0) & (position < cond.lengths[:, None])
+    slot = position.clamp(max=max_obs - 1) * n_kinds + events.kinds.clamp(max=n_kinds - 1)
+    counts = cond.values.new_zeros(batch, max_obs * n_kinds)
+    counts = counts.scatter_add(1, slot, real.to(counts.dtype)).view(batch, max_obs, n_kinds)
+    return torch.log1p(counts), counts.sum(-1) > 0
 
 
 def event_counts(poisson: PoissonHead, target: IrregularBatch) -> tuple[torch.Tensor, torch.Tensor]:

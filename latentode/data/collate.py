@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from latentode.data.batch import CovariateBatch, EventBatch, IrregularBatch
 
-__all__ = ["ItemCovariates", "SeriesItem", "collate"]
+__all__ = ["ItemCovariates", "SeriesItem", "collate", "past_events"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +49,15 @@ class SeriesItem:
     event_times: torch.Tensor | None = None
     event_kinds: torch.Tensor | None = None
     covariates: ItemCovariates | None = None
+
+
+def past_events(item: SeriesItem) -> SeriesItem:
+    """``item`` with only the events at or before its last row (none without rows)."""
+    if item.event_times is None:
+        return item
+    last = item.times[-1] if item.times.numel() else item.event_times.new_tensor(-torch.inf)
+    past = item.event_times <= last
+    return replace(item, event_times=item.event_times[past], event_kinds=item.event_kinds[past])
 
 
 def _pad_repeating_last(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:

@@ -75,12 +75,15 @@ class Encoder(nn.Module, ABC):
         batch: IrregularBatch,
         static: torch.Tensor | None = None,
         inputs: torch.Tensor | None = None,
+        present: torch.Tensor | None = None,
     ) -> Normal:
         """``batch`` → ``Normal`` with ``loc`` and ``scale`` of shape ``(batch, latent_dim)``.
 
         ``static`` is a ``(batch, n_static)`` input read at every step; required exactly when
         the encoder was built with ``n_static > 0``. ``inputs`` is ``(batch, max_obs,
         n_inputs)``, read at each observation; required exactly when ``n_inputs > 0``.
+        ``present`` ``(batch, max_obs)`` bool marks positions to read although no value was
+        observed there (events happened since the previous one); default none.
         """
         if (inputs is None) != (self.n_inputs == 0) or (
             inputs is not None and inputs.shape != (*batch.times.shape, self.n_inputs)
@@ -104,6 +107,8 @@ class Encoder(nn.Module, ABC):
             )
         values = batch.values * batch.mask  # garbage under the mask never enters
         observed = batch.mask.amax(dim=-1) > 0  # (batch, max_obs): anything observed there
+        if present is not None:
+            observed = observed | present
         observed = observed & batch.position_mask
         if not bool(observed.any(dim=1).all()):
             empty = torch.nonzero(~observed.any(dim=1)).flatten().tolist()

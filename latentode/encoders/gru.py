@@ -42,4 +42,5 @@ class GRUEncoder(Encoder):
         know how far back z0 is.
         """
         empty = h.new_zeros(h.shape[0], 2 * self.n_features)  # no values, mask all 0
-        return self.cell(torch.cat([empty, t_first.unsqueeze(-1), static], dim=-1), h)
+        quiet = h.new_zeros(h.shape[0], self.n_inputs)  # no inputs read at time 0
+        return self.cell(torch.cat([empty, t_first.unsqueeze(-1), static, quiet], dim=-1), h)

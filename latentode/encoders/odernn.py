@@ -59,9 +59,9 @@ class ODERNNEncoder(Encoder):
         )
         self.nfe = 0  # field evaluations of the latest forward pass
 
-    def forward(self, batch, static=None, inputs=None):  # type: ignore[override]
+    def forward(self, batch, static=None, inputs=None, present=None):  # type: ignore[override]
         self.nfe = 0
-        return super().forward(batch, static, inputs)
+        return super().forward(batch, static, inputs, present)
 
     def evolve(self, h: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
         self.nfe += self.stepper.nfe

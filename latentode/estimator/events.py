@@ -64,13 +64,14 @@ def predict_intensity(
     kinds: Sequence[Hashable] | None = None,
     inputs: pd.DataFrame | None = None,
     static: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """See :meth:`LatentODE.predict_intensity`."""
     check_poisson(p)
     levels = check_quantiles(quantiles)
     n_samples = check_num_samples(num_samples, "num_samples")
     rows_k = kind_rows(p, kinds)
-    ds = p.encode_frame(df, inputs=inputs, static=static)
+    ds = p.encode_frame(df, events=events, inputs=inputs, static=static)
     user_times = target_times(p.fmt, ds, times, horizon, horizon_points)
     model = p.module.model
     scale = p.time_scaler.scale_
@@ -119,6 +120,7 @@ def sample_events(
     max_refinements: int = 6,
     inputs: pd.DataFrame | None = None,
     static: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """See :meth:`LatentODE.sample_events`."""
     check_poisson(p)
@@ -139,7 +141,7 @@ def sample_events(
             else "`inputs`/`static` need `df`, and a model fitted with them"
         )
     if df is not None:
-        ds = p.encode_frame(df, inputs=inputs, static=static)
+        ds = p.encode_frame(df, events=events, inputs=inputs, static=static)
         starts = np.array([s.times[0] for s in ds.series])
         ends = np.array([s.times[-1] for s in ds.series])
         if t_start is not None:

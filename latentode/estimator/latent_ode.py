@@ -580,6 +580,7 @@ class LatentODE(BaseEstimator):
         interval: str = "predictive",
         inputs: pd.DataFrame | None = None,
         static: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Predictive mean and quantiles of every feature at any times, given observations.
@@ -623,6 +624,10 @@ class LatentODE(BaseEstimator):
             schedule (e.g. a doubled dose) for the same series.
         static : DataFrame, optional
             Static features, one row per series, as in :meth:`fit`.
+        events : DataFrame, optional
+            The series' events, as in :meth:`fit`: required for a model fitted with an
+            events frame, whose encoder reads each series' past events (those up to its last
+            row in ``df``), so its own history informs its posterior and forecasts.
 
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
@@ -647,6 +652,7 @@ class LatentODE(BaseEstimator):
             interval=interval,
             inputs=inputs,
             static=static,
+            events=events,
         )
 
     def sample(
@@ -659,6 +665,7 @@ class LatentODE(BaseEstimator):
         noise: bool = True,
         inputs: pd.DataFrame | None = None,
         static: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Draw whole trajectories: new series from the prior, or posterior samples given ``df``.
@@ -685,6 +692,10 @@ class LatentODE(BaseEstimator):
             schedule (e.g. a doubled dose) for the same series.
         static : DataFrame, optional
             Static features, one row per series, as in :meth:`fit`.
+        events : DataFrame, optional
+            The series' events, as in :meth:`fit`: required for a model fitted with an
+            events frame, whose encoder reads each series' past events (those up to its last
+            row in ``df``), so its own history informs its posterior and forecasts.
 
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
@@ -707,6 +718,7 @@ class LatentODE(BaseEstimator):
             noise=noise,
             inputs=inputs,
             static=static,
+            events=events,
         )
 
     def predict_intensity(
@@ -721,6 +733,7 @@ class LatentODE(BaseEstimator):
         kinds: Sequence[Hashable] | None = None,
         inputs: pd.DataFrame | None = None,
         static: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Event intensities of the series in ``df``, with their posterior spread.
@@ -746,6 +759,10 @@ class LatentODE(BaseEstimator):
             schedule (e.g. a doubled dose) for the same series.
         static : DataFrame, optional
             Static features, one row per series, as in :meth:`fit`.
+        events : DataFrame, optional
+            The series' events, as in :meth:`fit`: required for a model fitted with an
+            events frame, whose encoder reads each series' past events (those up to its last
+            row in ``df``), so its own history informs its posterior and forecasts.
 
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
@@ -775,6 +792,7 @@ class LatentODE(BaseEstimator):
             kinds=kinds,
             inputs=inputs,
             static=static,
+            events=events,
         )
 
     def sample_events(
@@ -790,6 +808,7 @@ class LatentODE(BaseEstimator):
         max_refinements: int = 6,
         inputs: pd.DataFrame | None = None,
         static: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
         device: str | torch.device | None = None,
     ) -> pd.DataFrame:
         """Draw event times along sampled latent trajectories, by thinning.
@@ -826,6 +845,10 @@ class LatentODE(BaseEstimator):
             schedule (e.g. a doubled dose) for the same series.
         static : DataFrame, optional
             Static features, one row per series, as in :meth:`fit`.
+        events : DataFrame, optional
+            The series' events, as in :meth:`fit`: required for a model fitted with an
+            events frame, whose encoder reads each series' past events (those up to its last
+            row in ``df``), so its own history informs its posterior and forecasts.
 
         device : str or torch.device, optional
             Where to decode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. Default: the
@@ -852,6 +875,7 @@ class LatentODE(BaseEstimator):
             max_refinements=max_refinements,
             inputs=inputs,
             static=static,
+            events=events,
         )
 
     def score(

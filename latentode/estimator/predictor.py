@@ -173,6 +173,12 @@ class Predictor:
         df = self.transforms.apply(df, fmt.id_col, fmt.time_col)
         series, _ = frame_to_series(_canonical_order(df, fmt.id_col), fmt=fmt)
         event_series = None
+        if events is None and getattr(self.module.model, "event_inputs", False):
+            raise ValueError(
+                "this model reads each series' past events (it was fitted with an events "
+                "frame): pass `events=` with the series' events, as in fit (a frame with no "
+                "rows for a series that had none)"
+            )
         if events is not None:
             if self.event_source != "events":
                 raise ValueError(
@@ -377,12 +383,13 @@ class Predictor:
         interval: str = "predictive",
         inputs: pd.DataFrame | None = None,
         static: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """See :meth:`LatentODE.predict`."""
         levels = check_quantiles(quantiles)
         n_samples = check_num_samples(num_samples, "num_samples")
         predictive = check_choice("interval", interval, INTERVALS) == "predictive"
-        ds = self.encode_frame(df, inputs=inputs, static=static)
+        ds = self.encode_frame(df, events=events, inputs=inputs, static=static)
         user_times = target_times(self.fmt, ds, times, horizon, horizon_points)
         names = list(self.fmt.value_cols)
         added = [f"{f}_q{q:g}" for q in levels for f in names]
@@ -443,6 +450,7 @@ class Predictor:
         noise: bool = True,
         inputs: pd.DataFrame | None = None,
         static: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """See :meth:`LatentODE.sample`."""
         n = check_num_samples(n_samples, "n_samples")
@@ -458,7 +466,7 @@ class Predictor:
                 else "`inputs`/`static` need `df`, and a model fitted with them"
             )
         if df is not None:
-            ds = self.encode_frame(df, inputs=inputs, static=static)
+            ds = self.encode_frame(df, events=events, inputs=inputs, static=static)
             user_times = target_times(self.fmt, ds, times, None)
             frames = []
             for rows, block_times, block in self.blocks(

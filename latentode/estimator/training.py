@@ -192,6 +192,8 @@ def fit_estimator(
             dm.n_features,
             **module_kwargs(est.get_params(deep=False)),
             n_event_kinds=len(kinds or ()),
+            # explicit events are evidence too: a series' own past events inform its posterior
+            event_inputs=source == "events",
             **_covariate_sizes(schema),
         )
         ours = {

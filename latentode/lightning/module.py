@@ -101,6 +101,8 @@ class LatentODEModule(pl.LightningModule):
         n_held_inputs, n_impulse_inputs, n_static_features: covariates the batches carry
             (the data module's ``covariate_schema``); see
             :class:`~latentode.model.LatentODEModel`.
+        event_inputs: the encoder reads each series' past events (explicit events only);
+            see :class:`~latentode.model.LatentODEModel`.
 
     Attributes:
         kl_weight: β multiplying the KL term; set by :class:`~latentode.lightning.KLAnnealing`.
@@ -145,6 +147,7 @@ class LatentODEModule(pl.LightningModule):
         n_held_inputs: int = 0,
         n_impulse_inputs: int = 0,
         n_static_features: int = 0,
+        event_inputs: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -187,6 +190,7 @@ class LatentODEModule(pl.LightningModule):
             n_held_inputs=n_held_inputs,
             n_impulse_inputs=n_impulse_inputs,
             n_static_features=n_static_features,
+            event_inputs=event_inputs,
         )
         self.kl_weight = 1.0
         self.predict_samples = 0

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 
 from latentode.data.batch import IrregularBatch
-from latentode.data.collate import SeriesItem, collate
+from latentode.data.collate import SeriesItem, collate, past_events
 
 __all__ = ["TASKS", "split_items"]
 
@@ -16,17 +16,14 @@ TASKS = ("interpolation", "extrapolation")
 
 
 def _take(item: SeriesItem, keep: torch.Tensor) -> SeriesItem:
-    """The rows ``keep`` of a series, without its events (conditioning points).
+    """The rows ``keep`` of a series as conditioning points, with its events up to the last.
 
-    Covariates stay whole: inputs are known over the series' window, not observed.
+    The events at or before the last kept row are evidence the encoder may read (a model
+    built with ``event_inputs``); later ones are the future. Covariates stay whole: inputs
+    are known over the series' window, not observed.
     """
-    return replace(
-        item,
-        times=item.times[keep],
-        values=item.values[keep],
-        mask=item.mask[keep],
-        event_times=None,
-        event_kinds=None,
+    return past_events(
+        replace(item, times=item.times[keep], values=item.values[keep], mask=item.mask[keep])
     )
 
 

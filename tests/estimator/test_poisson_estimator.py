@@ -27,6 +27,11 @@ def data():
     return make_clinical_events(n_series=24, n_labs=8, random_state=0)
 
 
+def _events_of(events: pd.DataFrame, df: pd.DataFrame, id_col: str = "id") -> pd.DataFrame:
+    """The events of the series in ``df``: a model fitted on events reads each one's past."""
+    return events[events[id_col].isin(df[id_col])]
+
+
 @pytest.fixture(scope="module")
 def fitted(data):
     return LatentODE(**TINY).fit(data.observed, events=data.events)
@@ -56,7 +61,9 @@ def test_observation_times_are_the_default_events(data):
 def test_predict_intensity_layout_and_units(fitted, data):
     df = data.observed[data.observed.id.isin([0, 1])]
     grid = np.linspace(0.0, 10.0, 401)
-    out = fitted.predict_intensity(df, times=grid, num_samples=30, quantiles=(0.1, 0.9))
+    out = fitted.predict_intensity(
+        df, events=_events_of(data.events, df), times=grid, num_samples=30, quantiles=(0.1, 0.9)
+    )
     assert list(out.columns) == [
         "id",
         "time",
@@ -79,39 +86,56 @@ def test_predict_intensity_layout_and_units(fitted, data):
 
 def test_expected_count_on_an_interval(fitted, data):
     df = data.observed[data.observed.id == 3]
-    fine = fitted.predict_intensity(df, times=np.linspace(2.0, 7.0, 6), num_samples=20)
-    coarse = fitted.predict_intensity(df, times=[2.0, 7.0], num_samples=20)
+    fine = fitted.predict_intensity(
+        df, events=_events_of(data.events, df), times=np.linspace(2.0, 7.0, 6), num_samples=20
+    )
+    coarse = fitted.predict_intensity(
+        df, events=_events_of(data.events, df), times=[2.0, 7.0], num_samples=20
+    )
     assert coarse["expected_count"].iloc[1] == pytest.approx(fine["expected_count"].sum())
 
 
 def test_predict_intensity_kinds_and_horizon(two_kinds, data):
-    model, _ = two_kinds
+    model, events = two_kinds
     df = data.observed[data.observed.id == 0]
-    both = model.predict_intensity(df, times=[1.0, 2.0], num_samples=10)
+    both = model.predict_intensity(
+        df, events=_events_of(events, df), times=[1.0, 2.0], num_samples=10
+    )
     assert both["kind"].tolist() == ["call", "visit", "call", "visit"]
-    one = model.predict_intensity(df, times=[1.0, 2.0], num_samples=10, kinds=["visit"])
+    one = model.predict_intensity(
+        df, events=_events_of(events, df), times=[1.0, 2.0], num_samples=10, kinds=["visit"]
+    )
     pd.testing.assert_frame_equal(
         one.reset_index(drop=True), both[both.kind == "visit"].reset_index(drop=True)
     )
-    ahead = model.predict_intensity(df, horizon=3.0, num_samples=5)
+    ahead = model.predict_intensity(df, events=_events_of(events, df), horizon=3.0, num_samples=5)
     assert ahead["time"].min() > 10.0
     assert ahead["time"].max() == pytest.approx(13.0)
 
 
 def test_sample_events_posterior(fitted, data):
     df = data.observed[data.observed.id.isin([0, 5])]
-    draws = fitted.sample_events(df, n_samples=3, random_state=1)
+    draws = fitted.sample_events(
+        df, events=_events_of(data.events, df), n_samples=3, random_state=1
+    )
     assert list(draws.columns) == ["sample", "id", "time", "kind"]
     assert set(draws["sample"]) <= {0, 1, 2}
     assert set(draws["id"]) <= {0, 5}
     assert draws["time"].between(0.0, 10.0).all()  # each series' window
     assert (draws["kind"] == "visit").all()
-    again = fitted.sample_events(df, n_samples=3, random_state=1)
+    again = fitted.sample_events(
+        df, events=_events_of(data.events, df), n_samples=3, random_state=1
+    )
     pd.testing.assert_frame_equal(draws, again)
-    other = fitted.sample_events(df, n_samples=3, random_state=2)
+    other = fitted.sample_events(
+        df, events=_events_of(data.events, df), n_samples=3, random_state=2
+    )
     assert not draws.equals(other)
     # a series' draws do not depend on the other series in the frame
-    alone = fitted.sample_events(df[df.id == 5], n_samples=3, random_state=1)
+    five = df[df.id == 5]
+    alone = fitted.sample_events(
+        five, events=_events_of(data.events, five), n_samples=3, random_state=1
+    )
     pd.testing.assert_frame_equal(
         alone.reset_index(drop=True), draws[draws.id == 5].reset_index(drop=True)
     )
@@ -119,7 +143,14 @@ def test_sample_events_posterior(fitted, data):
 
 def test_sample_events_window_and_prior(fitted, data):
     df = data.observed[data.observed.id == 2]
-    later = fitted.sample_events(df, t_start=10.0, t_end=15.0, n_samples=4, random_state=0)
+    later = fitted.sample_events(
+        df,
+        events=_events_of(data.events, df),
+        t_start=10.0,
+        t_end=15.0,
+        n_samples=4,
+        random_state=0,
+    )
     assert later["time"].between(10.0, 15.0).all()
     prior = fitted.sample_events(t_end=6.0, n_samples=5, random_state=0)
     assert prior["time"].between(0.0, 6.0).all()
@@ -136,9 +167,11 @@ def test_datetime_events_round_trip():
     events = data.events.assign(time=to_dt(data.events["time"]))
     model = LatentODE(**{**TINY, "max_epochs": 1}).fit(obs, events=events, time_unit="D")
     df = obs[obs.id == 0]
-    out = model.predict_intensity(df, times=[start, start + pd.Timedelta("5D")], num_samples=5)
+    out = model.predict_intensity(
+        df, events=_events_of(events, df), times=[start, start + pd.Timedelta("5D")], num_samples=5
+    )
     assert out["time"].dtype.kind == "M"
-    draws = model.sample_events(df, n_samples=2, random_state=0)
+    draws = model.sample_events(df, events=_events_of(events, df), n_samples=2, random_state=0)
     assert draws["time"].dtype.kind == "M"
     assert draws["time"].between(start, start + pd.Timedelta("10D")).all()
     prior = model.sample_events(t_end=pd.Timedelta("3D"), n_samples=2, random_state=0)
@@ -152,11 +185,16 @@ def test_save_and_load_keep_the_poisson_head(fitted, data, tmp_path):
     assert loaded.event_source_ == "events"
     df = data.observed[data.observed.id == 1]
     pd.testing.assert_frame_equal(
-        fitted.predict_intensity(df, times=[1.0, 4.0], num_samples=8),
-        loaded.predict_intensity(df, times=[1.0, 4.0], num_samples=8),
+        fitted.predict_intensity(
+            df, events=_events_of(data.events, df), times=[1.0, 4.0], num_samples=8
+        ),
+        loaded.predict_intensity(
+            df, events=_events_of(data.events, df), times=[1.0, 4.0], num_samples=8
+        ),
     )
     pd.testing.assert_frame_equal(
-        fitted.sample_events(df, random_state=3), loaded.sample_events(df, random_state=3)
+        fitted.sample_events(df, events=_events_of(data.events, df), random_state=3),
+        loaded.sample_events(df, events=_events_of(data.events, df), random_state=3),
     )
 
 
@@ -166,7 +204,8 @@ def test_same_seed_same_intensity_model(data):
     b = LatentODE(**small).fit(data.observed, events=data.events)
     df = data.observed[data.observed.id == 0]
     pd.testing.assert_frame_equal(
-        a.predict_intensity(df, num_samples=5), b.predict_intensity(df, num_samples=5)
+        a.predict_intensity(df, events=_events_of(data.events, df), num_samples=5),
+        b.predict_intensity(df, events=_events_of(data.events, df), num_samples=5),
     )
 
 
@@ -242,9 +281,9 @@ def test_event_kinds_must_be_the_features_without_events(data):
 def test_an_unknown_kind_at_prediction_time_is_refused(fitted, data, kinds, error, match):
     df = data.observed[data.observed.id == 0]
     with pytest.raises(error, match=match):
-        fitted.predict_intensity(df, kinds=kinds)
+        fitted.predict_intensity(df, events=_events_of(data.events, df), kinds=kinds)
     with pytest.raises(error, match=match):
-        fitted.sample_events(df, kinds=kinds)
+        fitted.sample_events(df, events=_events_of(data.events, df), kinds=kinds)
 
 
 def test_event_methods_need_a_poisson_model(data):
@@ -273,9 +312,11 @@ def test_bad_sample_events_arguments(fitted, kwargs, error, match):
 def test_bad_posterior_window(fitted, data):
     df = data.observed[data.observed.id == 0]
     with pytest.raises(TypeError, match=r"bad `t_start`"):
-        fitted.sample_events(df, t_start=pd.Timestamp("2020-01-01"))
+        fitted.sample_events(
+            df, events=_events_of(data.events, df), t_start=pd.Timestamp("2020-01-01")
+        )
     with pytest.raises(ValueError, match=r"`t_end` must be after `t_start`"):
-        fitted.sample_events(df, t_end=-5.0)
+        fitted.sample_events(df, events=_events_of(data.events, df), t_end=-5.0)
 
 
 def test_recovers_a_known_intensity_on_held_out_series():
@@ -290,7 +331,9 @@ def test_recovers_a_known_intensity_on_held_out_series():
         early_stopping_patience=None,
     ).fit(train.observed, events=train.events)
     grid = np.linspace(0.0, 10.0, 200)
-    out = model.predict_intensity(test.observed, times=grid, num_samples=50)
+    out = model.predict_intensity(
+        test.observed, events=_events_of(test.events, test.observed), times=grid, num_samples=50
+    )
     truth = test.intensity["intensity"].to_numpy()
     error = np.linalg.norm(out["intensity"].to_numpy() - truth) / np.linalg.norm(truth)
     constant = np.linalg.norm(truth - truth.mean()) / np.linalg.norm(truth)

@@ -48,19 +48,24 @@ def _item():
     )
 
 
-def test_interpolation_targets_keep_every_event_and_conditioning_none():
+def test_interpolation_targets_keep_every_event_and_conditioning_its_past():
     cond, target = split_items(
         [_item()], "interpolation", cond_fraction=0.5, extrap_cut=0.5, generator=None
     )
-    assert cond.events is None
+    # the conditioning points carry the events up to their last time: evidence, not future
+    last = float(cond.times[0, int(cond.lengths[0]) - 1])
+    seen = cond.events.times[0][cond.events.mask[0] > 0]
+    assert seen.tolist() == pytest.approx([t for t in [0.05, 0.3, 0.6, 0.9, 1.0] if t <= last])
     assert target.events.mask.sum() == 5
     assert target.events.kinds[0].tolist() == [0, 1, 0, 1, 0]
 
 
 def test_extrapolation_targets_keep_only_the_events_in_their_span():
-    _, target = split_items(
-        [_item()], "extrapolation", cond_fraction=0.5, extrap_cut=0.5, generator=None
+    cond, target = split_items(
+        [_item()], "extrapolation", cond_fraction=1.0, extrap_cut=0.5, generator=None
     )
+    past = cond.events.times[0][cond.events.mask[0] > 0]
+    assert past.tolist() == pytest.approx([0.05])  # up to the last conditioning point, 0.2
     assert target.times[0].tolist() == pytest.approx([0.5, 0.8, 1.0])
     kept = target.events.times[0][target.events.mask[0] > 0]
     assert kept.tolist() == pytest.approx([0.6, 0.9, 1.0])
@@ -74,7 +79,7 @@ def test_datamodule_takes_events_and_a_module_trains_on_them(data, tmp_path):
     assert dm.event_kinds_ == ["visit"]
     cond, target = next(iter(dm.train_dataloader()))
     assert target.events is not None
-    assert cond.events is None
+    assert cond.events is not None  # the past events, evidence for models that read them
     inside = (target.events.times >= target.times[:, :1]) & (
         target.events.times <= target.times[:, -1:]
     )
