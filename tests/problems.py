@@ -56,3 +56,37 @@ class LargestTensor(TorchDispatchMode):
                 self.largest = max(self.largest, t.numel())
                 self.largest_bytes = max(self.largest_bytes, t.numel() * t.element_size())
         return out
+
+
+class WithEvents:
+    """A model fitted on an events frame whose posterior calls get the series' events.
+
+    Such a model reads each series' past events, so predict, sample (with ``df``),
+    predict_intensity and sample_events need ``events=``; tests about other things (units,
+    memory, devices, reproducibility) give it the fitted frame's events this way. A filter
+    keeps the events of the series in the call's frame.
+    """
+
+    def __init__(self, model, events):
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "events", events)
+
+    def __setattr__(self, name, value):  # settings (e.g. memory_budget) are the model's
+        setattr(self.model, name, value)
+
+    def __getattr__(self, name):
+        method = getattr(self.model, name)
+        if name not in ("predict", "sample", "predict_intensity", "sample_events"):
+            return method
+
+        def call(*args, **kwargs):
+            posterior = (args and name in ("predict", "predict_intensity", "sample_events")) or (
+                kwargs.get("df") is not None
+            )
+            if posterior and "events" not in kwargs:
+                frame = kwargs["df"] if name == "sample" or not args else args[0]
+                id_col = self.model.format_.id_col
+                kwargs["events"] = self.events[self.events[id_col].isin(frame[id_col])]
+            return method(*args, **kwargs)
+
+        return call

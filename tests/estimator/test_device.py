@@ -10,6 +10,7 @@ import torch
 
 from latentode.data import make_clinical_events
 from latentode.estimator import LatentODE
+from tests.problems import WithEvents
 
 TINY = {
     "latent_dim": 2,
@@ -26,7 +27,8 @@ DATA = make_clinical_events(n_series=6, n_labs=5, random_state=0)
 def fitted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return LatentODE(**TINY, poisson=True).fit(DATA.observed, events=DATA.events)
+        model = LatentODE(**TINY, poisson=True).fit(DATA.observed, events=DATA.events)
+    return WithEvents(model, DATA.events)
 
 
 def _answers(model, device):

@@ -12,7 +12,7 @@ import pytest
 from latentode.data import make_clinical_events, make_periodic
 from latentode.estimator import LatentODE
 from latentode.estimator.predictor import Predictor
-from tests.problems import LargestTensor
+from tests.problems import LargestTensor, WithEvents
 
 TINY = {
     "latent_dim": 3,
@@ -31,7 +31,7 @@ def fitted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = LatentODE(**TINY, poisson=True).fit(data.observed, events=data.events)
-    return model, data.observed
+    return WithEvents(model, data.events), data.observed
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import torch
 from latentode.data import make_clinical_events
 from latentode.estimator import LatentODE
 from latentode.lightning import IrregularTimeSeriesDataModule, KLAnnealing, LatentODEModule
+from tests.problems import WithEvents
 
 TINY = {"latent_dim": 3, "encoder_hidden": 6, "decoder_width": 8, "decoder_depth": 1}
 
@@ -28,7 +29,7 @@ def test_two_fits_give_identical_weights_predictions_and_samples():
         warnings.simplefilter("ignore")
         for _ in range(2):
             model = LatentODE(**TINY, max_epochs=2, poisson=True, random_state=7)
-            model.fit(data.observed, events=data.events)
+            model = WithEvents(model.fit(data.observed, events=data.events), data.events)
             df = data.observed[data.observed["id"] < 3]
             runs.append(
                 (

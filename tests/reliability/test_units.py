@@ -17,6 +17,7 @@ import pytest
 
 from latentode.data import make_clinical_events
 from latentode.estimator import LatentODE
+from tests.problems import WithEvents
 
 TINY = {
     "latent_dim": 2,
@@ -48,7 +49,7 @@ def fitted(request):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = LatentODE(**TINY, poisson=True).fit(observed, events=events, time_unit="h")
-    return request.param, model, observed
+    return request.param, WithEvents(model, events), observed
 
 
 def _firsts(observed):
