@@ -140,8 +140,8 @@ class LatentODEModel(nn.Module):
             the decoder's field, ``dz/dt = f(z, u(t), s)``, stepped to at every change point;
             impulse inputs (doses) move the latent state at their instant. The encoder reads
             the static features at every step and, at each observation, the held inputs in
-            force and the doses given since the previous one. Default 0 each: none (ODE
-            decoder only).
+            force and the doses given since the previous one. Both decoders take them (the
+            flow decoder without a Poisson head). Default 0 each: none.
         event_inputs: The encoder also reads each series' past events: at each position, how
             many of each kind happened since the previous one (``log1p`` of the counts), and
             positions where only events happened are read too. For a Poisson head fitted to
@@ -196,10 +196,10 @@ class LatentODEModel(nn.Module):
             **dict(encoder_kwargs or {}),
         )
         if check_choice("decoder", decoder, DECODERS) == "flow":
-            if covariates:
+            if covariates and n_event_kinds:
                 raise ValueError(
-                    "covariates (known inputs, static features) need decoder='ode': the flow "
-                    "decoders have no inputs yet"
+                    "a Poisson head under covariates needs decoder='ode': a flow decoder has no "
+                    "event integral with known inputs yet"
                 )
             self.decoder: ODEDecoder | FlowDecoder = FlowDecoder(
                 latent_dim,
@@ -209,6 +209,9 @@ class LatentODEModel(nn.Module):
                 depth=decoder_depth,
                 train_solver=train_solver,
                 eval_solver=eval_solver,
+                n_held=n_held_inputs,
+                n_impulse=n_impulse_inputs,
+                n_static=n_static_features,
             )
         else:
             self.decoder = ODEDecoder(

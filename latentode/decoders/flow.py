@@ -6,9 +6,12 @@ import torch
 from torch import nn
 
 from latentode._validation import check_choice, check_int
+from latentode.core.controlled import DoseJump
 from latentode.core.flows import FLOWS, make_flow
 from latentode.core.rowwise import solve_rows
 from latentode.core.solver import SolverConfig, SolveStats
+from latentode.data.batch import CovariateBatch
+from latentode.decoders.schedule import check_covariates
 from latentode.decoders.series_rows import SeriesRows
 
 __all__ = ["FlowDecoder"]
@@ -35,6 +38,13 @@ class FlowDecoder(nn.Module):
         depth: Residual blocks in each of them. Default 1.
         n_layers: Flow layers composed. Default 2.
         train_solver, eval_solver: Settings of the Poisson integral's quadrature solve.
+        n_held, n_impulse, n_static: Covariates (:class:`~latentode.data.CovariateBatch`).
+            Between two change points the held inputs and static features ``c`` are
+            constant, and the path is the flow of the augmented state: ``z(t) =
+            F(t − b, (z(b), c))`` read on its latent part, from the last change point ``b``
+            before ``t`` (the flow's width is ``latent + n_held + n_static``); a dose moves
+            ``z`` by a learned jump at its instant (:class:`~latentode.core.DoseJump`).
+            Times before 0 and the Poisson integral are not available with covariates.
 
     Attributes:
         last_stats: ``[SolveStats]`` of the latest integral solve (empty counts without one).
@@ -51,12 +61,20 @@ class FlowDecoder(nn.Module):
         n_layers: int = 2,
         train_solver: SolverConfig | None = None,
         eval_solver: SolverConfig | None = None,
+        n_held: int = 0,
+        n_impulse: int = 0,
+        n_static: int = 0,
     ) -> None:
         super().__init__()
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.n_features = check_int("n_features", n_features, minimum=1)
+        self.n_held = check_int("n_held", n_held, minimum=0)
+        self.n_impulse = check_int("n_impulse", n_impulse, minimum=0)
+        self.n_static = check_int("n_static", n_static, minimum=0)
         self.flow_name = check_choice("flow", flow, FLOWS)
-        self.flow = make_flow(flow, latent_dim, width=width, depth=depth, n_layers=n_layers)
+        width_c = latent_dim + self.n_held + self.n_static  # the flow carries (z, c)
+        self.flow = make_flow(flow, width_c, width=width, depth=depth, n_layers=n_layers)
+        self.dose_jump = DoseJump(latent_dim, n_impulse) if n_impulse else None
         self.readout = nn.Linear(latent_dim, n_features)
         self.train_solver = SolverConfig() if train_solver is None else train_solver
         self.eval_solver = self.train_solver if eval_solver is None else eval_solver
@@ -67,28 +85,103 @@ class FlowDecoder(nn.Module):
         """The integral's settings in force (training or evaluation)."""
         return self.train_solver if self.training else self.eval_solver
 
-    def trajectory(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    @property
+    def has_covariates(self) -> bool:
+        return bool(self.n_held or self.n_impulse or self.n_static)
+
+    def trajectory(
+        self, z0: torch.Tensor, times: torch.Tensor, covariates: CovariateBatch | None = None
+    ) -> torch.Tensor:
         """Latent paths: ``z0 (..., batch, latent)``, ``times (batch, n_times)``.
 
+        ``covariates`` are the batch's, required exactly when the decoder reads them.
         Returns ``(..., batch, n_times, latent)``: each series at its own times.
         """
         if z0.shape[-2] != times.shape[0]:
             raise ValueError(
                 f"`z0` has batch size {z0.shape[-2]} but `times` {times.shape[0]}; they must match"
             )
+        check_covariates(self, covariates, times.shape[0])
+        if covariates is not None:
+            return self._controlled(z0, times, covariates)
         n = times.shape[1]
         z = z0.unsqueeze(-2).expand(*z0.shape[:-1], n, z0.shape[-1])  # (..., batch, n, latent)
         t = times.to(z0.dtype).expand(z.shape[:-1])  # (..., batch, n)
         self.last_stats = [SolveStats()]
         return self.flow(t, z)
 
+    def _controlled(
+        self, z0: torch.Tensor, times: torch.Tensor, cov: CovariateBatch
+    ) -> torch.Tensor:
+        """:meth:`trajectory` with covariates: the flow of ``(z, c)`` from change to change."""
+        if bool((times < 0).any()):
+            raise ValueError(
+                "a flow decoder with covariates decodes from each series' first observation "
+                "on; ask for times at or after it"
+            )
+        latent, dtype = self.latent_dim, z0.dtype
+        change = cov.times.to(dtype)  # (batch, m)
+        m = change.shape[1]
+        valid = torch.arange(m, device=change.device) < cov.lengths[:, None]
+        ahead = valid & (change > 0)  # (batch, m): the change points the paths meet
+        zero = change.new_zeros(change.shape[0], 1)
+        c = torch.cat([cov.held_at(zero)[:, 0], cov.static], dim=-1).to(dtype)  # (batch, n_c)
+        z = z0
+        if self.dose_jump is not None:  # doses at exactly 0 act at 0
+            at_zero = ((change == 0) & valid).to(dtype)
+            dose = (at_zero[:, None, :] @ cov.doses.to(dtype))[:, 0]  # (batch, n_impulse)
+            z = self.dose_jump(z, dose.expand(*z.shape[:-1], -1))
+        # the state at the start of each piece: 0, then each change point ahead of 0
+        t_from, z_from, c_from = [zero[:, 0]], [z], [c]
+        for k in range(m):
+            step = torch.where(ahead[:, k], change[:, k] - t_from[-1], 0.0)  # (batch,)
+            moved = self._flow(step, z_from[-1], c_from[-1])
+            if self.dose_jump is not None:
+                dose = cov.doses[:, k].to(dtype).expand(*moved.shape[:-1], -1)
+                moved = self.dose_jump(moved, dose)
+            held = torch.cat([cov.held[:, k], cov.static], dim=-1).to(dtype)
+            here = ahead[:, k, None]
+            z_from.append(torch.where(here, moved, z_from[-1]))
+            c_from.append(torch.where(here, held, c_from[-1]))
+            t_from.append(torch.where(ahead[:, k], change[:, k], t_from[-1]))
+        # each output's piece: the change points ahead of 0 strictly before it (an output at
+        # a change point reads the state just before it, as the ODE decoder does)
+        before = (change[:, None, :] < times.to(dtype)[..., None]) & ahead[:, None, :]
+        # pieces are kept per change point k (after it: entry k + 1); the change points at or
+        # before 0 come first and leave the start as it is
+        behind = (valid & (change <= 0)).sum(-1, keepdim=True)  # (batch, 1)
+        piece = before.sum(-1) + behind  # (batch, n)
+        starts = torch.stack(t_from, dim=-1).gather(1, piece)  # (batch, n)
+        states = torch.stack(z_from, dim=-2)  # (..., batch, m + 1, latent)
+        index = piece[..., None].expand(*z0.shape[:-2], *piece.shape, latent)
+        z_start = states.gather(-2, index)  # (..., batch, n, latent)
+        c_all = torch.stack(c_from, dim=-2)  # (batch, m + 1, n_c)
+        c_start = c_all.gather(1, piece[..., None].expand(*piece.shape, c_all.shape[-1]))
+        self.last_stats = [SolveStats()]
+        return self._flow(times.to(dtype) - starts, z_start, c_start)
+
+    def _flow(self, t: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The latent part of ``F(t, (z, c))``; ``t`` and ``c`` broadcast against ``z``."""
+        c = c.expand(*z.shape[:-1], c.shape[-1])
+        t = t.expand(z.shape[:-1])
+        return self.flow(t, torch.cat([z, c], dim=-1))[..., : self.latent_dim]
+
     def trajectory_with_integral(
-        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module
+        self,
+        z0: torch.Tensor,
+        times: torch.Tensor,
+        integrand: nn.Module,
+        covariates: CovariateBatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent paths and ``I(t) = ∫_0^t integrand(z(s)) ds`` (``I(t) = -∫_t^0`` for t < 0).
 
         Returns ``z (..., batch, n_times, latent)`` and ``I (..., batch, n_times, k)``.
         """
+        if covariates is not None or self.has_covariates:
+            raise ValueError(
+                "a flow decoder with covariates has no Poisson integral yet: use decoder='ode' "
+                "for event intensities under known inputs"
+            )
         z = self.trajectory(z0, times)
         lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
         starts = z0.reshape(-1, latent)  # (S · batch, latent): every sample of every series
@@ -108,9 +201,11 @@ class FlowDecoder(nn.Module):
         integral = rows.place(part).reshape(*lead, batch, n, width)
         return z, integral
 
-    def forward(self, z0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z0: torch.Tensor, times: torch.Tensor, covariates: CovariateBatch | None = None
+    ) -> torch.Tensor:
         """Observation means ``(..., batch, n_times, n_features)`` at each series' ``times``."""
-        return self.readout(self.trajectory(z0, times))
+        return self.readout(self.trajectory(z0, times, covariates))
 
 
 class _Quadrature(nn.Module):

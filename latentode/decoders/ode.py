@@ -14,7 +14,7 @@ from latentode.core.rowwise import solve_rows
 from latentode.core.solver import SolverConfig, SolveStats
 from latentode.core.vector_field import VectorField
 from latentode.data.batch import CovariateBatch
-from latentode.decoders.schedule import RowSchedule
+from latentode.decoders.schedule import RowSchedule, check_covariates
 from latentode.decoders.series_rows import SeriesRows
 
 __all__ = ["ODEDecoder"]
@@ -134,27 +134,6 @@ class ODEDecoder(nn.Module):
         """
         return self._trajectory(z0, times, integrand, covariates=covariates)
 
-    def _check_covariates(self, covariates: CovariateBatch | None, batch: int) -> None:
-        if covariates is None:
-            if self.has_covariates:
-                raise ValueError(
-                    f"this decoder reads covariates ({self.n_held} held inputs, "
-                    f"{self.n_impulse} impulse inputs, {self.n_static} static features); "
-                    "the batch carries none"
-                )
-            return
-        got = (covariates.n_held, covariates.n_impulse, covariates.n_static)
-        if got != (self.n_held, self.n_impulse, self.n_static):
-            raise ValueError(
-                f"the batch's covariates have {got[0]} held inputs, {got[1]} impulse inputs "
-                f"and {got[2]} static features; this decoder reads {self.n_held}, "
-                f"{self.n_impulse} and {self.n_static}"
-            )
-        if covariates.static.shape[0] != batch:
-            raise ValueError(
-                f"the covariates cover {covariates.static.shape[0]} series, the batch {batch}"
-            )
-
     def _trajectory(
         self,
         z0: torch.Tensor,
@@ -167,7 +146,7 @@ class ODEDecoder(nn.Module):
             raise ValueError(
                 f"`z0` has batch size {z0.shape[-2]} but `times` {times.shape[0]}; they must match"
             )
-        self._check_covariates(covariates, times.shape[0])
+        check_covariates(self, covariates, times.shape[0])
         if covariates is not None:
             return self._controlled(z0, times, integrand, project, covariates)
         lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]

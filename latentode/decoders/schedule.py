@@ -20,7 +20,7 @@ from latentode.core.controlled import DoseJump
 from latentode.data.batch import CovariateBatch
 from latentode.decoders.series_rows import SeriesRows
 
-__all__ = ["RowSchedule"]
+__all__ = ["RowSchedule", "check_covariates"]
 
 
 class RowSchedule:
@@ -93,3 +93,27 @@ class RowSchedule:
         if self.dose_jump is not None:  # every row runs forward (checked)
             z = self.dose_jump(z, self.cov.doses[series, k].to(y.dtype))
         return torch.cat([z, c, y[:, d + n_c :]], dim=-1)
+
+
+def check_covariates(decoder, covariates: CovariateBatch | None, batch: int) -> None:
+    """Refuse covariates that do not match what ``decoder`` reads (its ``n_held``,
+    ``n_impulse``, ``n_static``), or their absence when it reads some."""
+    sizes = (decoder.n_held, decoder.n_impulse, decoder.n_static)
+    if covariates is None:
+        if any(sizes):
+            raise ValueError(
+                f"this decoder reads covariates ({sizes[0]} held inputs, {sizes[1]} impulse "
+                f"inputs, {sizes[2]} static features); the batch carries none"
+            )
+        return
+    got = (covariates.n_held, covariates.n_impulse, covariates.n_static)
+    if got != sizes:
+        raise ValueError(
+            f"the batch's covariates have {got[0]} held inputs, {got[1]} impulse inputs and "
+            f"{got[2]} static features; this decoder reads {sizes[0]}, {sizes[1]} and "
+            f"{sizes[2]}"
+        )
+    if covariates.static.shape[0] != batch:
+        raise ValueError(
+            f"the covariates cover {covariates.static.shape[0]} series, the batch {batch}"
+        )

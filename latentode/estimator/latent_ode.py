@@ -366,7 +366,8 @@ class LatentODE(BaseEstimator):
             change point rather than across it, and a dose moves the latent state there by a
             learned jump. The encoder reads them too. Each series needs rows from its first
             observation (or before) to its last (or after); inputs are scaled like the
-            features. Needs ``decoder="ode"``.
+            features. With ``decoder="flow"`` the path is the flow of the latent state and
+            the inputs in force from change point to change point (no Poisson head).
         static : DataFrame, optional
             Static features: ``id_col`` and one numeric column per feature, one row per
             series (weight, age, arm). They enter the encoder and the vector field.

@@ -146,10 +146,10 @@ def fit_estimator(
         static=static,
         input_kind=input_kind,
     )
-    if (inputs is not None or static is not None) and est.decoder != "ode":
+    if (inputs is not None or static is not None) and est.decoder != "ode" and est.poisson:
         raise ValueError(
-            f"`inputs`/`static` need decoder='ode' (got decoder={est.decoder!r}): the flow "
-            "decoders take no covariates yet"
+            f"`inputs`/`static` with poisson=True need decoder='ode' (got {est.decoder!r}): a "
+            "flow decoder has no event integral under known inputs yet"
         )
     dm.setup()
     schema = dm.covariate_schema

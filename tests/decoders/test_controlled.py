@@ -8,7 +8,7 @@ import torchdiffeq
 
 from latentode.core import ControlledField, DoseJump, InputGain, SolverConfig, VectorField
 from latentode.data.batch import CovariateBatch, IrregularBatch
-from latentode.decoders import ODEDecoder
+from latentode.decoders import FlowDecoder, ODEDecoder
 from latentode.model import LatentODEModel
 
 f64 = torch.float64
@@ -199,8 +199,8 @@ def test_the_encoder_reads_the_inputs_and_static_features():
         assert float((moved.loc - q.loc).abs().max()) > 1e-6
     with pytest.raises(ValueError, match=r"reads covariates .* the batch carries none"):
         model.encode(IrregularBatch(**{**batch.__dict__, "covariates": None}))
-    with pytest.raises(ValueError, match=r"need decoder='ode'"):
-        LatentODEModel(1, 4, decoder="flow", n_static_features=1)
+    with pytest.raises(ValueError, match=r"needs decoder='ode'"):
+        LatentODEModel(1, 4, decoder="flow", n_static_features=1, n_event_kinds=1)
 
 
 def test_the_field_is_affine_in_the_held_inputs():
@@ -214,3 +214,38 @@ def test_the_field_is_affine_in_the_held_inputs():
     once = field.drift(torch.zeros((), dtype=f64), z, torch.cat([u, s], -1)) - drift
     twice = field.drift(torch.zeros((), dtype=f64), z, torch.cat([2 * u, s], -1)) - drift
     torch.testing.assert_close(twice, 2 * once)
+
+
+def test_a_flow_decoder_flows_from_change_to_change():
+    """z(t) = F(t − b, (z(b), c_b)) from the last change b before t, with the dose jumps."""
+    torch.manual_seed(0)
+    dec = FlowDecoder(3, 2, width=16, n_held=1, n_impulse=1, n_static=1).double().eval()
+    torch.nn.init.normal_(dec.dose_jump.net[-1].weight, std=0.5)
+    cov = _covariates()
+    z0 = torch.randn(2, 3, dtype=f64, generator=torch.Generator().manual_seed(6))
+    times = torch.tensor([[0.2, 0.4, 0.9, 1.5], [0.5, 0.7, 1.0, 1.2]], dtype=f64)
+    with torch.no_grad():
+        ours = dec.trajectory(z0.unsqueeze(0), times, cov)[0]
+
+        def flow(t, z, b, k):  # from change k of series b
+            c = torch.cat([cov.held[b, k], cov.static[b]])
+            return dec.flow(torch.tensor(t, dtype=f64), torch.cat([z, c]))[:3]
+
+        # series a: c from change 0 (at −0.5) until 0.4, where a dose lands, then change 1
+        at_04 = dec.dose_jump(flow(0.4, z0[0], 0, 0), cov.doses[0, 1])
+        at_11 = flow(0.7, at_04, 0, 1)
+        expect_a = [flow(0.2, z0[0], 0, 0), flow(0.4, z0[0], 0, 0), flow(0.5, at_04, 0, 1),
+                    flow(0.4, at_11, 0, 2)]  # fmt: skip
+        # series b: a dose at exactly 0, then change 1 at 0.7 (its copy at 0.7 is padding)
+        start = dec.dose_jump(z0[1], cov.doses[1, 0])
+        at_07 = flow(0.7, start, 1, 0)
+        expect_b = [flow(0.5, start, 1, 0), flow(0.7, start, 1, 0), flow(0.3, at_07, 1, 1),
+                    flow(0.5, at_07, 1, 1)]  # fmt: skip
+    torch.testing.assert_close(ours[0], torch.stack(expect_a), rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours[1], torch.stack(expect_b), rtol=0, atol=1e-12)
+    assert torch.equal(dec.trajectory(z0.unsqueeze(0), torch.zeros(2, 1, dtype=f64), cov)[0, 0, 0],
+                       z0[0])  # fmt: skip
+    with pytest.raises(ValueError, match=r"decodes from each series' first observation on"):
+        dec.trajectory(z0.unsqueeze(0), -times, cov)
+    with pytest.raises(ValueError, match=r"no Poisson integral yet"):
+        dec.trajectory_with_integral(z0.unsqueeze(0), times, torch.nn.Linear(3, 1).double(), cov)

@@ -114,13 +114,25 @@ def test_requests_that_the_schedule_cannot_answer_are_refused(fitted, call, matc
 
 def test_fit_refuses_covariates_it_cannot_use():
     obs, inputs, _ = _driven(8)
-    with pytest.raises(ValueError, match=r"need decoder='ode'"):
-        LatentODE(decoder="flow", max_steps=2).fit(obs, inputs=inputs)
+    with pytest.raises(ValueError, match=r"with poisson=True need decoder='ode'"):
+        LatentODE(decoder="flow", poisson=True, max_steps=2).fit(obs, inputs=inputs)
     short = inputs[inputs["time"] < 10.0]
     with pytest.raises(ValueError, match=r"inputs of series \d+ end at [0-9.]+, but its observ"):
         LatentODE(max_steps=2).fit(obs, inputs=short)
     with pytest.raises(ValueError, match=r"fitted without known inputs"):
         LatentODE(**TINY, max_steps=2).fit(obs).predict(obs, inputs=inputs)
+
+
+def test_a_flow_decoder_forecasts_under_a_schedule_too():
+    obs, inputs, static = _driven(48)
+    model = LatentODE(**TINY, decoder="flow", max_steps=60, random_state=0)
+    model.fit(obs, inputs=inputs, static=static)
+    one = obs[obs["id"] == 0]
+    mine, gain = inputs[inputs["id"] == 0], static[static["id"] == 0]
+    a = model.predict(one, [9.0], inputs=mine, static=gain)
+    b = model.predict(one, [9.0], inputs=mine.assign(u=-mine["u"]), static=gain)
+    assert np.isfinite(a["x"]).all()
+    assert float(abs(a["x"].iloc[0] - b["x"].iloc[0])) > 1e-5
 
 
 def test_events_under_a_schedule():
