@@ -148,14 +148,19 @@ def test_events_under_a_schedule():
 
 
 @pytest.mark.slow
-def test_the_schedule_is_what_forecasts_the_second_half():
-    """Fails if the model ignored its inputs: without them the second half is unknowable."""
+@pytest.mark.parametrize("decoder", ["ode", "flow"])
+def test_the_schedule_is_what_forecasts_the_second_half(decoder):
+    """Fails if the model ignored its inputs: without them the second half is unknowable.
+
+    MSE with / without when written: ODE 0.015 / 16.4, coupling flow 0.057 / 14.5.
+    """
     obs, inputs, static = _driven(96)
     train = obs["id"] < 72
     past = obs[~train & (obs["time"] < 5.0)]
     future = obs[~train & (obs["time"] >= 5.0)]
     test_ids = inputs["id"] >= 72
     settings = {**TINY, "max_steps": 400, "task": "extrapolation", "random_state": 0}
+    settings["decoder"] = decoder
     fit_ids = static["id"] < 72
     with_inputs = LatentODE(**settings).fit(
         obs[train], inputs=inputs[~test_ids], static=static[fit_ids]
