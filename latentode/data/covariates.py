@@ -41,6 +41,7 @@ __all__ = [
     "CovariateSeries",
     "check_known_until",
     "frames_to_covariates",
+    "schedule_for_new_series",
     "schema_from_frames",
 ]
 
@@ -442,3 +443,68 @@ def check_known_until(
                 f"must be known over the whole window: add a row at or after {asked} (with "
                 "the value in force then) to the inputs frame"
             )
+
+
+def schedule_for_new_series(
+    schema: CovariateSchema,
+    offsets: np.ndarray,
+    inputs: pd.DataFrame | None,
+    static: pd.DataFrame | None,
+    fmt: LongFormat,
+) -> CovariateSeries:
+    """The covariates of one new series (prior draws), in user units since its start.
+
+    Args:
+        schema: The fitted model's covariate columns.
+        offsets: ``(m,)`` the inputs frame's times as time since the start (the caller
+            converts them, as it does prior sample times), one per row of ``inputs``.
+        inputs: The new series' change points: the time column and the input columns (an
+            id column, if any, must name one series). static: One row of static features.
+        fmt: The model's layout (column names).
+
+    Raises:
+        ValueError, TypeError: as :func:`frames_to_covariates`; several series in a frame;
+            inputs that start after 0 (the new series' start).
+    """
+    if schema.has_inputs != (inputs is not None) or bool(schema.static) != (static is not None):
+        raise ValueError(
+            f"this model reads {list(schema.held + schema.impulse) or 'no'} inputs and "
+            f"{list(schema.static) or 'no'} static features: give exactly those frames "
+            "(`inputs=`, `static=`) for the new series"
+        )
+    n_static = np.zeros(0)
+    if static is not None:
+        _columns(static, "static", fmt, with_time=False)
+        _check_schema(static, "static", schema.static, (fmt.id_col,))
+        if len(static) != 1:
+            raise ValueError(
+                f"`static` for new series from the prior must be one row (they share it); got "
+                f"{len(static)}"
+            )
+        n_static = _feature_matrix(static, schema.static)[0]
+        _finite(n_static[None], schema.static, np.array(["new series"]), "static")
+    times = np.zeros(0)
+    matrix = np.zeros((0, schema.n_held + schema.n_impulse))
+    if inputs is not None:
+        _columns(inputs, "inputs", fmt, with_time=True)
+        _check_schema(inputs, "inputs", schema.held + schema.impulse, (fmt.id_col, fmt.time_col))
+        if inputs[fmt.id_col].nunique() > 1:
+            raise ValueError(
+                "`inputs` for new series from the prior must describe one schedule (one id; "
+                f"every draw follows it); got {inputs[fmt.id_col].nunique()} ids"
+            )
+        order = np.argsort(offsets, kind="stable")
+        times = np.asarray(offsets, dtype=np.float64)[order]
+        matrix = _feature_matrix(inputs, schema.held + schema.impulse)[order]
+        label = np.array(["new series"] * len(times))
+        _finite(matrix, schema.held + schema.impulse, label, "inputs")
+        if times.size == 0 or not np.all(np.isfinite(times)):
+            raise ValueError("`inputs` needs at least one row, each with a finite time")
+        if np.any(np.diff(times) == 0):
+            raise ValueError("`inputs` has several rows at one time; give one per change point")
+        if times[0] > 0:
+            raise ValueError(
+                f"the inputs start at {show_time(fmt, times[0])} after the new series' start; "
+                "give a row at time 0"
+            )
+    return CovariateSeries(times, matrix[:, : schema.n_held], matrix[:, schema.n_held :], n_static)

@@ -133,13 +133,8 @@ def sample_events(
     model = p.module.model
     latent = model.latent_dim
     covariates = None
-    if df is None and (p.covariate_schema is not None or inputs is not None):
-        raise ValueError(
-            "this model reads covariates: give `df` (the series, with `inputs=` and `static=` "
-            "for them); new series from the prior under covariates are not supported"
-            if p.covariate_schema is not None
-            else "`inputs`/`static` need `df`, and a model fitted with them"
-        )
+    if df is None and p.covariate_schema is None and (inputs is not None or static is not None):
+        raise ValueError("this model was fitted without covariates; leave `inputs`/`static` out")
     if df is not None:
         ds = p.encode_frame(df, events=events, inputs=inputs, static=static)
         starts = np.array([s.times[0] for s in ds.series])
@@ -169,6 +164,8 @@ def sample_events(
         origins = np.zeros(n)
         windows = (np.full(n, start), np.full(n, end))
         traj_ids = ids
+        # every new series follows the one schedule given (a batch of one)
+        covariates = p.new_series_covariates(np.array([start, end]), inputs, static)
     lo, hi = windows
     if (hi <= lo).any():
         raise ValueError(
@@ -192,6 +189,7 @@ def sample_events(
             cov = {}
             if covariates is not None:  # trajectories are sample-major: row j is series j % B
                 series = torch.as_tensor(part % covariates.static.shape[0], device=p.device)
+                series = series.long()
                 cov = {"covariates": covariates.select(series)}
             with torch.no_grad():
                 z = model.decoder.trajectory(z0[part].unsqueeze(0), t, **cov)[0]

@@ -690,9 +690,11 @@ class LatentODE(BaseEstimator):
         inputs : DataFrame, optional
             Known inputs, as in :meth:`fit` (required exactly when the model was fitted with
             them). They must cover every requested time: to ask "what if", pass another
-            schedule (e.g. a doubled dose) for the same series.
+            schedule (e.g. a doubled dose) for the same series. Without ``df``: the one
+            schedule every new series follows (the time column, as ``times``, and the input
+            columns; an id column may be left out), from time 0.
         static : DataFrame, optional
-            Static features, one row per series, as in :meth:`fit`.
+            Static features, one row per series, as in :meth:`fit`; without ``df``, one row.
         events : DataFrame, optional
             The series' events, as in :meth:`fit`: required for a model fitted with an
             events frame, whose encoder reads each series' past events (those up to its last

@@ -55,6 +55,23 @@ def test_a_fitted_model_predicts_samples_and_scores_under_its_schedule(fitted):
     assert np.isfinite(model.score(obs, inputs=inputs, static=static))
 
 
+def test_new_series_from_the_prior_follow_a_schedule(fitted):
+    model, _, inputs, static = fitted
+    plan = inputs[inputs["id"] == 0][["time", "u"]]  # one schedule; the id may be left out
+    gain = static[static["id"] == 0][["gain"]]
+    kwargs = {"inputs": plan, "static": gain, "random_state": 0, "noise": False}
+    a = model.sample(3, [1.0, 5.0, 9.0], **kwargs)
+    b = model.sample(3, [1.0, 5.0, 9.0], **{**kwargs, "inputs": plan.assign(u=-plan["u"])})
+    assert a.shape == (9, 3)
+    assert float((a["x"] - b["x"]).abs().max()) > 1e-5
+    with pytest.raises(ValueError, match=r"the inputs end at 10 after the start, but the "):
+        model.sample(2, [12.0], **kwargs)
+    with pytest.raises(ValueError, match=r"must describe one schedule \(one id"):
+        model.sample(2, [1.0], inputs=inputs, static=gain)
+    with pytest.raises(ValueError, match=r"must be one row"):
+        model.sample(2, [1.0], inputs=plan, static=static)
+
+
 def test_another_schedule_gives_another_forecast(fitted):
     model, obs, inputs, static = fitted
     one = obs[obs["id"] == 0]
@@ -98,7 +115,7 @@ def test_saving_keeps_the_schedule_s_columns_and_refuses_other_frames(fitted, tm
         ),
         (
             lambda m, o, i, s: m.sample(2, [1.0]),
-            r"this model reads covariates: give `df`",
+            r"this model reads \['u'\] inputs and \['gain'\] static features: give exactly",
         ),
         (
             lambda m, o, i, s: m.predict(o, inputs=i.assign(u=np.nan), static=s),
@@ -145,6 +162,11 @@ def test_events_under_a_schedule():
     assert set(events.columns) >= {"sample", "id", "time", "kind"}
     with pytest.raises(ValueError, match=r"this model reads known inputs"):
         model.predict_intensity(obs)
+    plan, gain = inputs[inputs["id"] == 0][["time", "u"]], static[static["id"] == 0][["gain"]]
+    new = model.sample_events(t_end=8.0, n_samples=3, inputs=plan, static=gain, random_state=0)
+    assert new["time"].between(0.0, 8.0).all()
+    with pytest.raises(ValueError, match=r"the inputs end at 10 after the start"):
+        model.sample_events(t_end=12.0, inputs=plan, static=gain)
 
 
 @pytest.mark.slow
