@@ -140,8 +140,8 @@ class LatentODEModel(nn.Module):
             the decoder's field, ``dz/dt = f(z, u(t), s)``, stepped to at every change point;
             impulse inputs (doses) move the latent state at their instant. The encoder reads
             the static features at every step and, at each observation, the held inputs in
-            force and the doses given since the previous one. Both decoders take them (the
-            flow decoder without a Poisson head). Default 0 each: none.
+            force and the doses given since the previous one. Both decoders take them.
+            Default 0 each: none.
         event_inputs: The encoder also reads each series' past events: at each position, how
             many of each kind happened since the previous one (``log1p`` of the counts), and
             positions where only events happened are read too. For a Poisson head fitted to
@@ -181,7 +181,6 @@ class LatentODEModel(nn.Module):
         self.n_held_inputs = check_int("n_held_inputs", n_held_inputs, minimum=0)
         self.n_impulse_inputs = check_int("n_impulse_inputs", n_impulse_inputs, minimum=0)
         self.n_static_features = check_int("n_static_features", n_static_features, minimum=0)
-        covariates = n_held_inputs + n_impulse_inputs + n_static_features
         check_int("latent_dim", latent_dim, minimum=1)
         check_int("n_event_kinds", n_event_kinds, minimum=0)
         self.event_weight = check_real("event_weight", event_weight, nonnegative=True)
@@ -196,11 +195,6 @@ class LatentODEModel(nn.Module):
             **dict(encoder_kwargs or {}),
         )
         if check_choice("decoder", decoder, DECODERS) == "flow":
-            if covariates and n_event_kinds:
-                raise ValueError(
-                    "a Poisson head under covariates needs decoder='ode': a flow decoder has no "
-                    "event integral with known inputs yet"
-                )
             self.decoder: ODEDecoder | FlowDecoder = FlowDecoder(
                 latent_dim,
                 n_features,

@@ -177,11 +177,9 @@ class FlowDecoder(nn.Module):
 
         Returns ``z (..., batch, n_times, latent)`` and ``I (..., batch, n_times, k)``.
         """
-        if covariates is not None or self.has_covariates:
-            raise ValueError(
-                "a flow decoder with covariates has no Poisson integral yet: use decoder='ode' "
-                "for event intensities under known inputs"
-            )
+        check_covariates(self, covariates, times.shape[0])
+        if covariates is not None:
+            return self._controlled_integral(z0, times, integrand, covariates)
         z = self.trajectory(z0, times)
         lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
         starts = z0.reshape(-1, latent)  # (S · batch, latent): every sample of every series
@@ -200,6 +198,62 @@ class FlowDecoder(nn.Module):
         part = solution.ys[1].reshape(1, rows.n_rows, n, width)
         integral = rows.place(part).reshape(*lead, batch, n, width)
         return z, integral
+
+    def _controlled_integral(
+        self, z0: torch.Tensor, times: torch.Tensor, integrand: nn.Module, cov: CovariateBatch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The path and its integral under covariates: a quadrature solve stepped to each change.
+
+        Each row carries the start of its current piece, ``a = (z(b), c_b, b)``, constant
+        between change points, and ``dI/dt = integrand(F(t − b, (z(b), c_b)))``; at a change
+        point (a break of :func:`~latentode.core.solve_rows`) the start moves there, the dose
+        included, so the integral follows the very path :meth:`trajectory` reads.
+        """
+        z = self._controlled(z0, times, cov)
+        lead, (batch, latent), n = z0.shape[:-2], z0.shape[-2:], times.shape[1]
+        dtype = z0.dtype
+        width = integrand(z0[..., :1, :]).shape[-1]
+        samples = z0.reshape(-1, batch, latent).shape[0]
+        zero = times.new_zeros(batch, 1).to(dtype)
+        change = cov.times.to(dtype)
+        valid = torch.arange(change.shape[1], device=change.device) < cov.lengths[:, None]
+        start = z0.reshape(samples, batch, latent)
+        if self.dose_jump is not None:  # doses at exactly 0 act at 0
+            at_zero = ((change == 0) & valid).to(dtype)
+            dose = (at_zero[:, None, :] @ cov.doses.to(dtype))[:, 0]
+            start = self.dose_jump(start, dose.expand(samples, -1, -1))
+        c0 = torch.cat([cov.held_at(zero)[:, 0], cov.static], dim=-1).to(dtype)  # (batch, n_c)
+        rows = SeriesRows(times.detach())  # each series' times sorted (all at or after 0)
+        anchor = torch.cat(
+            [start, c0.expand(samples, -1, -1), zero.expand(samples, -1, -1)], dim=-1
+        )[:, rows.series].reshape(samples * rows.n_rows, -1)  # (R, latent + n_c + 1)
+        series = rows.series.repeat(samples)  # (R,) sample-major
+        n_c = c0.shape[-1]
+
+        def jump(rows: torch.Tensor, index: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            b = series[rows]
+            at = change[b, index]  # (H,)
+            z_b, c_b, t_b = y[:, :latent], y[:, latent : latent + n_c], y[:, latent + n_c]
+            moved = self._flow((at - t_b).to(dtype), z_b, c_b)
+            if self.dose_jump is not None:
+                moved = self.dose_jump(moved, cov.doses[b, index].to(dtype))
+            c_new = torch.cat([cov.held[b, index], cov.static[b]], dim=-1).to(dtype)
+            rest = y[:, latent + n_c + 1 :]
+            return torch.cat([moved, c_new, at[:, None].to(dtype), rest], dim=-1)
+
+        solution = solve_rows(
+            _PieceQuadrature(self, integrand, latent, n_c),
+            (anchor, anchor.new_zeros(anchor.shape[0], width)),
+            rows.times.to(dtype).repeat(samples, 1),
+            self.solver,
+            lengths=rows.lengths.repeat(samples),
+            breaks=change[series],
+            break_lengths=cov.lengths[series],
+            jump=jump,
+        )
+        self.last_stats = [solution.stats]
+        part = solution.ys[1].reshape(samples, rows.n_rows, n, width)
+        return z, rows.place(part).reshape(*lead, batch, n, width)
 
     def forward(
         self, z0: torch.Tensor, times: torch.Tensor, covariates: CovariateBatch | None = None
@@ -220,3 +274,20 @@ class _Quadrature(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         c, _ = state
         return torch.zeros_like(c), self.integrand(self.flow(t, c))
+
+
+class _PieceQuadrature(nn.Module):
+    """``d(a, I)/dt = (0, integrand(F(t − b, (z_b, c_b))))`` with ``a = (z_b, c_b, b)``."""
+
+    def __init__(self, decoder: FlowDecoder, integrand: nn.Module, latent: int, n_c: int) -> None:
+        super().__init__()
+        self.decoder, self.integrand = decoder, integrand
+        self.latent, self.n_c = latent, n_c
+
+    def forward(
+        self, t: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        a, _ = state
+        z_b, c_b = a[:, : self.latent], a[:, self.latent : self.latent + self.n_c]
+        since = t.to(a.dtype) - a[:, self.latent + self.n_c]  # (A,)
+        return torch.zeros_like(a), self.integrand(self.decoder._flow(since, z_b, c_b))

@@ -367,7 +367,7 @@ class LatentODE(BaseEstimator):
             learned jump. The encoder reads them too. Each series needs rows from its first
             observation (or before) to its last (or after); inputs are scaled like the
             features. With ``decoder="flow"`` the path is the flow of the latent state and
-            the inputs in force from change point to change point (no Poisson head).
+            the inputs in force from change point to change point.
         static : DataFrame, optional
             Static features: ``id_col`` and one numeric column per feature, one row per
             series (weight, age, arm). They enter the encoder and the vector field.

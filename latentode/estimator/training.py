@@ -146,11 +146,6 @@ def fit_estimator(
         static=static,
         input_kind=input_kind,
     )
-    if (inputs is not None or static is not None) and est.decoder != "ode" and est.poisson:
-        raise ValueError(
-            f"`inputs`/`static` with poisson=True need decoder='ode' (got {est.decoder!r}): a "
-            "flow decoder has no event integral under known inputs yet"
-        )
     dm.setup()
     schema = dm.covariate_schema
     kinds, source = _resolve_kinds(est, dm)

@@ -199,8 +199,6 @@ def test_the_encoder_reads_the_inputs_and_static_features():
         assert float((moved.loc - q.loc).abs().max()) > 1e-6
     with pytest.raises(ValueError, match=r"reads covariates .* the batch carries none"):
         model.encode(IrregularBatch(**{**batch.__dict__, "covariates": None}))
-    with pytest.raises(ValueError, match=r"needs decoder='ode'"):
-        LatentODEModel(1, 4, decoder="flow", n_static_features=1, n_event_kinds=1)
 
 
 def test_the_field_is_affine_in_the_held_inputs():
@@ -219,7 +217,8 @@ def test_the_field_is_affine_in_the_held_inputs():
 def test_a_flow_decoder_flows_from_change_to_change():
     """z(t) = F(t − b, (z(b), c_b)) from the last change b before t, with the dose jumps."""
     torch.manual_seed(0)
-    dec = FlowDecoder(3, 2, width=16, n_held=1, n_impulse=1, n_static=1).double().eval()
+    dec = FlowDecoder(3, 2, width=16, n_held=1, n_impulse=1, n_static=1, train_solver=TIGHT)
+    dec = dec.double().eval()
     torch.nn.init.normal_(dec.dose_jump.net[-1].weight, std=0.5)
     cov = _covariates()
     z0 = torch.randn(2, 3, dtype=f64, generator=torch.Generator().manual_seed(6))
@@ -247,5 +246,11 @@ def test_a_flow_decoder_flows_from_change_to_change():
                        z0[0])  # fmt: skip
     with pytest.raises(ValueError, match=r"decodes from each series' first observation on"):
         dec.trajectory(z0.unsqueeze(0), -times, cov)
-    with pytest.raises(ValueError, match=r"no Poisson integral yet"):
-        dec.trajectory_with_integral(z0.unsqueeze(0), times, torch.nn.Linear(3, 1).double(), cov)
+    # the Poisson integral follows the same path: a quadrature stepped to each change point
+    grid = torch.linspace(0.0, 1.5, 1201, dtype=f64).expand(2, -1)
+    integrand = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Softplus()).double()
+    with torch.no_grad():
+        z, integral = dec.trajectory_with_integral(z0.unsqueeze(0), grid, integrand, cov)
+        torch.testing.assert_close(z, dec.trajectory(z0.unsqueeze(0), grid, cov))
+        trapezoid = torch.cumulative_trapezoid(integrand(z[0])[..., 0], grid, dim=-1)
+    torch.testing.assert_close(integral[0, :, 1:, 0], trapezoid, rtol=0, atol=1e-4)
