@@ -143,38 +143,11 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         input_kind: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
-        frames = {}
-        for name, frame in (("inputs", inputs), ("static", static)):
-            if isinstance(frame, os.PathLike):
-                frame = os.fspath(frame)
-            if isinstance(frame, str):
-                if not frame.lower().endswith(TABLE_SUFFIXES) or not Path(frame).is_file():
-                    raise FileNotFoundError(
-                        f"`{name}` must be a DataFrame or an existing "
-                        f"{' or '.join(TABLE_SUFFIXES)} file; no such file: {frame!r}"
-                    )
-            elif frame is not None and not isinstance(frame, pd.DataFrame):
-                raise TypeError(
-                    f"`{name}` must be a DataFrame, a .csv/.parquet path or None; got "
-                    f"{type(frame).__name__}"
-                )
-            frames[name] = frame
-        self.inputs, self.static = frames["inputs"], frames["static"]
+        self.inputs = _table_argument("inputs", inputs)
+        self.static = _table_argument("static", static)
         self.input_kind = None if input_kind is None else dict(input_kind)
         self.covariate_schema: CovariateSchema | None = None
-        if isinstance(events, os.PathLike):
-            events = os.fspath(events)
-        if isinstance(events, str):
-            if not events.lower().endswith(TABLE_SUFFIXES) or not Path(events).is_file():
-                raise FileNotFoundError(
-                    f"`events` must be a DataFrame or an existing {' or '.join(TABLE_SUFFIXES)} "
-                    f"file; no such file: {events!r}"
-                )
-        elif events is not None and not isinstance(events, pd.DataFrame):
-            raise TypeError(
-                f"`events` must be a long DataFrame, a .csv/.parquet path or None; got "
-                f"{type(events).__name__}"
-            )
+        events = _table_argument("events", events, "a long DataFrame")
         if event_kinds is not None:
             if isinstance(event_kinds, str | bytes) or not isinstance(event_kinds, Sequence):
                 raise TypeError(f"`event_kinds` must be a list of kinds; got {event_kinds!r}")
@@ -498,6 +471,23 @@ class _EpochShuffle(torch.utils.data.Sampler[int]):
 
 
 _MIN_SPAN_RATIO = 1e-9  # a series shorter than this share of the longest vanishes in float32
+
+
+def _table_argument(name: str, value: Any, kind: str = "a DataFrame") -> str | pd.DataFrame | None:
+    """A frame, a path to an existing .csv/.parquet table (as a string), or None; else refused."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        if not value.lower().endswith(TABLE_SUFFIXES) or not Path(value).is_file():
+            raise FileNotFoundError(
+                f"`{name}` must be a DataFrame or an existing {' or '.join(TABLE_SUFFIXES)} "
+                f"file; no such file: {value!r}"
+            )
+    elif value is not None and not isinstance(value, pd.DataFrame):
+        raise TypeError(
+            f"`{name}` must be {kind}, a .csv/.parquet path or None; got {type(value).__name__}"
+        )
+    return value
 
 
 def _window_ends(series, events) -> np.ndarray:

@@ -255,6 +255,8 @@ def test_bad_module_configuration(kwargs, error, match):
         ({"val_fraction": 0.6, "test_fraction": 0.4}, ValueError, r"must leave series to train"),
         ({"origin": "calendar"}, ValueError, r"`origin` must be one of 'global', 'series'"),
         ({"time_scale": 0.0}, ValueError, r"`time_scale` must be > 0"),
+        ({"inputs": [1, 2]}, TypeError, r"`inputs` must be a DataFrame, a .csv/.parquet path"),
+        ({"static": "no-such.csv"}, FileNotFoundError, r"`static` must be a DataFrame or an exis"),
         (
             {"time_scale": 1.0, "time_gaps_per_unit": 4.0},
             ValueError,
