@@ -282,17 +282,24 @@ class LatentODEModel(nn.Module):
                 else "the batch carries covariates, but this model was built without them"
             )
         if cov is not None:
-            own = cov.static.to(cond.values.dtype)
-            static = own if static is None else torch.cat([static, own], dim=-1)
+            if self.n_static_features:
+                own = cov.static.to(cond.values.dtype)
+                static = own if static is None else torch.cat([static, own], dim=-1)
+            present = None
             if self.n_held_inputs + self.n_impulse_inputs:
-                # at each observation: the held inputs in force, the doses since the last
+                # at each position: the held inputs in force, the doses since the previous
+                # one (a dose acts at its instant: one at an observation's time counts there)
                 given = cov.doses_until(cond.times)  # (batch, max_obs, n_impulse)
                 before = torch.cat([torch.zeros_like(given[:, :1]), given[:, :-1]], dim=1)
                 inputs = torch.cat([cov.held_at(cond.times), given - before], dim=-1)
-        present = None
+                # a position whose doses are read even when it observed nothing
+                present = ((given - before) != 0).any(-1)
+        else:
+            present = None
         if self.event_inputs:
-            counts, present = _event_evidence(cond, self.poisson.n_kinds)
+            counts, happened = _event_evidence(cond, self.poisson.n_kinds)
             inputs = counts if inputs is None else torch.cat([inputs, counts], dim=-1)
+            present = happened if present is None else present | happened
         centered = self.level.center(cond, anchor)
         # without inputs, the two-argument call that encoders (and wrappers of them) take
         if inputs is None:

@@ -275,9 +275,11 @@ def _solve_adaptive(p: Problem, tab: Tableau) -> torch.Tensor:
             accept = ratio <= 1  # NaN rejects
             # (A,) outputs covered by an accepted step: those at most t1 along the direction
             reach = ((t1 - a.t0) * a.direction)[:, None]
-            end = torch.where(
-                accept, torch.searchsorted(a.ahead, reach, right=True).squeeze(1), a.nxt
-            )
+            covered = torch.searchsorted(a.ahead, reach, right=True).squeeze(1)
+            if p.breaks is not None:  # an output at a break is read after its jump
+                short = torch.searchsorted(a.ahead, reach, right=False).squeeze(1)
+                covered = torch.where(clipped, short, covered)
+            end = torch.where(accept, covered, a.nxt)
             # one read of the host per step: underflow, all accepted, outputs, rows done
             flags = torch.stack(
                 [
@@ -353,6 +355,8 @@ def _solve_fixed(p: Problem, tab: Tableau) -> torch.Tensor:
         ks.append(p.evaluate(t1, y1))  # the end slope: Hermite output now, next step's k1
         reach = ((t1 - a.t0) * a.direction)[:, None]
         end = torch.searchsorted(a.ahead, reach, right=True).squeeze(1)
+        if p.breaks is not None:  # an output at a break is read after its jump
+            end = torch.where(hit, torch.searchsorted(a.ahead, reach).squeeze(1), end)
         outputs, finished = torch.stack([(end > a.nxt).any(), (end >= a.length).any()]).tolist()
         if outputs:
             _read_outputs(p, out, a.rows, a.nxt, end, a.t, dt, a.y, torch.stack(ks, dim=-1))
@@ -458,7 +462,8 @@ def solve_rows(
             a field that is smooth between breaks keeps the method's order, where smearing a
             discontinuity over a step would cost rejected steps and accuracy. Breaks at or
             behind ``t0`` are the caller's (apply them to ``z0``). An output at a break's
-            time reads the state just before the jump. Native methods only, not the adjoint.
+            time reads the state just after the jump (a change acts at its instant, as one
+            at ``t0`` applied to ``z0`` does). Native methods only, not the adjoint.
         break_lengths: ``(R,)`` valid breaks per row; default all ``m``.
         jump: ``jump(rows (H,), index (H,), y (H, D)) -> (H, D)``: the state just after break
             ``index[i]`` of global row ``rows[i]``, from the state ``y[i]`` just before (the
@@ -634,7 +639,7 @@ def _check_breaks(breaks, lengths, jump, rows: int, device, dtype, t0) -> torch.
             f"{tuple(breaks.shape) if isinstance(breaks, torch.Tensor) else type(breaks).__name__}"
         )
     lengths = _check_lengths(lengths, rows, breaks.shape[1], device)
-    if not bool(torch.isfinite(breaks.to(device)[_valid(breaks, lengths.cpu())]).all()):
+    if not bool(torch.isfinite(breaks.to(device)[_valid(breaks.to(device), lengths)]).all()):
         raise ValueError("`breaks` contains NaN or inf within the rows' break_lengths")
     return lengths
 

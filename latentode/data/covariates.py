@@ -39,6 +39,7 @@ __all__ = [
     "INPUT_KINDS",
     "CovariateSchema",
     "CovariateSeries",
+    "check_known_from",
     "check_known_until",
     "frames_to_covariates",
     "schedule_for_new_series",
@@ -425,6 +426,24 @@ def _input_rows(
         held_of.append(matrix[part, : schema.n_held].copy())
         dose_of.append(matrix[part, schema.n_held :].copy())
     return times_of, held_of, dose_of
+
+
+def check_known_from(
+    covariates: Sequence[CovariateSeries],
+    ids: Sequence[Hashable],
+    first: np.ndarray,
+    fmt: LongFormat,
+    what: str,
+) -> None:
+    """Refuse windows that start before each series' first input row (``first (n,)``)."""
+    for c, i, t in zip(covariates, ids, first, strict=True):
+        if c.times.size and t < c.times[0]:
+            start, asked = show_time(fmt, c.times[0]), show_time(fmt, t)
+            raise ValueError(
+                f"the inputs of series {i!r} start at {start}, but {what} reach back to "
+                f"{asked}; inputs must be known over the whole window: add a row at or before "
+                f"{asked} (with the value in force then) to the inputs frame"
+            )
 
 
 def check_known_until(

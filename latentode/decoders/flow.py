@@ -144,9 +144,9 @@ class FlowDecoder(nn.Module):
             z_from.append(torch.where(here, moved, z_from[-1]))
             c_from.append(torch.where(here, held, c_from[-1]))
             t_from.append(torch.where(ahead[:, k], change[:, k], t_from[-1]))
-        # each output's piece: the change points ahead of 0 strictly before it (an output at
-        # a change point reads the state just before it, as the ODE decoder does)
-        before = (change[:, None, :] < times.to(dtype)[..., None]) & ahead[:, None, :]
+        # each output's piece: the change points ahead of 0 at or before it (a change acts
+        # at its instant, as in the ODE decoder)
+        before = (change[:, None, :] <= times.to(dtype)[..., None]) & ahead[:, None, :]
         # pieces are kept per change point k (after it: entry k + 1); the change points at or
         # before 0 come first and leave the start as it is
         behind = (valid & (change <= 0)).sum(-1, keepdim=True)  # (batch, 1)

@@ -34,6 +34,7 @@ from latentode.data.batch import CovariateBatch
 from latentode.data.collate import _pad_repeating_last
 from latentode.data.covariates import (
     CovariateSchema,
+    check_known_from,
     frames_to_covariates,
     schedule_for_new_series,
     show_time,
@@ -201,9 +202,13 @@ class Predictor:
             schema = self.covariate_schema or CovariateSchema()
             covariates = (schema, frames_to_covariates(series, fmt, schema, inputs, static))
         series = [self.feature_scaler.transform_series(s) for s in series]
-        return IrregularDataset(
+        ds = IrregularDataset(
             series, fmt, self.time_scaler, events=event_series, covariates=covariates
         )
+        if covariates is not None and covariates[0].has_inputs:  # windows widened to events
+            starts = np.array([float(s.times[0]) for s in ds.series])
+            check_known_from(covariates[1], ds.ids, starts, fmt, "its events")
+        return ds
 
     def chunks(self, n_series: int, n_times: int, n_samples: int) -> Iterator[range]:
         """Whole series per block, as many as :attr:`memory_budget` allows for ``n_times``
@@ -450,6 +455,12 @@ class Predictor:
         if static is not None and self.fmt.id_col not in static.columns:
             static = static.assign(**{self.fmt.id_col: "new series"})
         c = schedule_for_new_series(schema, times, inputs, static, self.fmt)
+        if schema.has_inputs and offsets.size and offsets.min() < c.times[0]:
+            raise ValueError(
+                f"the inputs start at {show_time(self.fmt, c.times[0])} after the start, but "
+                f"the requested times reach back to {show_time(self.fmt, offsets.min())}; "
+                "inputs must be known over the whole window"
+            )
         if schema.has_inputs and offsets.size and offsets.max() > c.times[-1]:
             raise ValueError(
                 f"the inputs end at {show_time(self.fmt, c.times[-1])} after the start, but the "

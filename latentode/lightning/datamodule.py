@@ -26,6 +26,7 @@ from latentode.data import (
 )
 from latentode.data.covariates import (
     CovariateSchema,
+    check_known_from,
     check_known_until,
     frames_to_covariates,
     schema_from_frames,
@@ -286,6 +287,11 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
             self.event_kinds_ = self.event_kinds or infer_kinds(events, fmt)
             event_series = frame_to_events(events, series, fmt, self.event_kinds_)
         covariates = None
+        if self.inputs is not None and self.origin == "global":
+            raise ValueError(
+                "known inputs need origin='series': with a global origin every series is "
+                "decoded from the earliest time in the data, where its inputs are not known"
+            )
         if self.inputs is not None or self.static is not None:
             inputs, static = (
                 self._read(f, text_ids=from_file) if isinstance(f, str) else f
@@ -300,6 +306,9 @@ class IrregularTimeSeriesDataModule(pl.LightningDataModule):
         self.dataset = IrregularDataset(
             series, fmt, scaler, events=event_series, covariates=covariates
         )
+        if covariates is not None:  # windows widened to events must be covered too
+            starts = np.array([float(s.times[0]) for s in self.dataset.series])
+            check_known_from(covariates[1], self.dataset.ids, starts, fmt, "its events")
 
     def _read(self, path: str, text_ids: bool = True) -> pd.DataFrame:
         """A table file with its ids as text and its text times parsed (``parse_dates``)."""

@@ -64,16 +64,12 @@ def _segments(dec: ODEDecoder, cov: CovariateBatch, z0: torch.Tensor, times: tor
         pending = [(float(change[j]), j) for j in range(n) if change[j] > 0]
         path = []
         for t in times[b].tolist():
-            while pending and pending[0][0] <= t:
+            while pending and pending[0][0] <= t:  # a change acts at its instant
                 at, j = pending.pop(0)
                 z, now = solve(z, c, now, at), at
-                if at < t:  # an output exactly at a change reads the state before it
-                    if dec.dose_jump is not None:
-                        z = dec.dose_jump(z, dose[j])
-                    c = torch.cat([held[j], cov.static[b]])
-                else:
-                    pending.insert(0, (at, j))
-                    break
+                if dec.dose_jump is not None:
+                    z = dec.dose_jump(z, dose[j])
+                c = torch.cat([held[j], cov.static[b]])
             z, now = solve(z, c, now, t), t
             path.append(z)
         out.append(torch.stack(path))
@@ -83,7 +79,7 @@ def _segments(dec: ODEDecoder, cov: CovariateBatch, z0: torch.Tensor, times: tor
 def test_the_decoder_follows_its_field_piece_by_piece_between_changes():
     dec, cov = _decoder(), _covariates()
     z0 = torch.randn(2, 3, dtype=f64, generator=torch.Generator().manual_seed(1))
-    times = torch.tensor([[0.2, 0.9, 1.5], [0.5, 1.0, 1.2]], dtype=f64)
+    times = torch.tensor([[0.2, 0.4, 0.9, 1.5], [0.0, 0.5, 0.7, 1.2]], dtype=f64)  # and at changes
     with torch.no_grad():
         ours = dec.trajectory(z0.unsqueeze(0), times, cov)[0]
         theirs = _segments(dec, cov, z0, times)
@@ -215,7 +211,8 @@ def test_the_field_is_affine_in_the_held_inputs():
 
 
 def test_a_flow_decoder_flows_from_change_to_change():
-    """z(t) = F(t − b, (z(b), c_b)) from the last change b before t, with the dose jumps."""
+    """z(t) = F(t − b, (z(b), c_b)) from the last change b at or before t, with the jumps:
+    a change acts at its instant, so outputs at 0.4 (a dose) and 0.7 read the state after."""
     torch.manual_seed(0)
     dec = FlowDecoder(3, 2, width=16, n_held=1, n_impulse=1, n_static=1, train_solver=TIGHT)
     dec = dec.double().eval()
@@ -233,12 +230,12 @@ def test_a_flow_decoder_flows_from_change_to_change():
         # series a: c from change 0 (at −0.5) until 0.4, where a dose lands, then change 1
         at_04 = dec.dose_jump(flow(0.4, z0[0], 0, 0), cov.doses[0, 1])
         at_11 = flow(0.7, at_04, 0, 1)
-        expect_a = [flow(0.2, z0[0], 0, 0), flow(0.4, z0[0], 0, 0), flow(0.5, at_04, 0, 1),
+        expect_a = [flow(0.2, z0[0], 0, 0), flow(0.0, at_04, 0, 1), flow(0.5, at_04, 0, 1),
                     flow(0.4, at_11, 0, 2)]  # fmt: skip
         # series b: a dose at exactly 0, then change 1 at 0.7 (its copy at 0.7 is padding)
         start = dec.dose_jump(z0[1], cov.doses[1, 0])
         at_07 = flow(0.7, start, 1, 0)
-        expect_b = [flow(0.5, start, 1, 0), flow(0.7, start, 1, 0), flow(0.3, at_07, 1, 1),
+        expect_b = [flow(0.5, start, 1, 0), flow(0.0, at_07, 1, 1), flow(0.3, at_07, 1, 1),
                     flow(0.5, at_07, 1, 1)]  # fmt: skip
     torch.testing.assert_close(ours[0], torch.stack(expect_a), rtol=0, atol=1e-12)
     torch.testing.assert_close(ours[1], torch.stack(expect_b), rtol=0, atol=1e-12)
@@ -254,3 +251,48 @@ def test_a_flow_decoder_flows_from_change_to_change():
         torch.testing.assert_close(z, dec.trajectory(z0.unsqueeze(0), grid, cov))
         trapezoid = torch.cumulative_trapezoid(integrand(z[0])[..., 0], grid, dim=-1)
     torch.testing.assert_close(integral[0, :, 1:, 0], trapezoid, rtol=0, atol=1e-4)
+
+
+def test_backward_rows_start_from_the_inputs_in_force_before_a_change_at_zero():
+    """A change exactly at 0 is behind a backward row: below 0 the previous value holds."""
+    dec = _decoder(n_impulse=0)
+    cov = CovariateBatch(
+        times=torch.tensor([[-1.0, 0.0, 2.0]], dtype=f64),
+        held=torch.tensor([[[0.0], [5.0], [1.0]]], dtype=f64),
+        doses=torch.zeros(1, 3, 0, dtype=f64),
+        static=torch.tensor([[0.3]], dtype=f64),
+        lengths=torch.tensor([3]),
+    )
+    z0 = torch.randn(1, 3, dtype=f64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        back = dec.trajectory(z0.unsqueeze(0), torch.tensor([[-0.5]], dtype=f64), cov)[0, 0, 0]
+        c = torch.cat([cov.held[0, 0], cov.static[0]])  # 0 on [-1, 0), not the 5 from 0 on
+        grid = torch.tensor([0.0, -0.5], dtype=f64)
+        field = lambda t, y: _drift(dec)(t, y, c)  # noqa: E731
+        theirs = torchdiffeq.odeint(field, z0[0], grid, rtol=1e-11, atol=1e-13)[-1]
+    torch.testing.assert_close(back, theirs, rtol=0, atol=1e-8)
+
+
+def test_the_encoder_reads_a_dose_given_where_nothing_was_observed():
+    torch.manual_seed(0)
+    model = LatentODEModel(1, 4, n_held_inputs=1, n_impulse_inputs=1).double()
+
+    def batch(dose):
+        cov = CovariateBatch(
+            times=torch.tensor([[0.0, 0.5, 1.0]], dtype=f64),
+            held=torch.zeros(1, 3, 1, dtype=f64),
+            doses=torch.tensor([[[0.0], [dose], [0.0]]], dtype=f64),
+            static=torch.zeros(1, 0, dtype=f64),
+            lengths=torch.tensor([3]),
+        )
+        return IrregularBatch(
+            values=torch.tensor([[[0.1], [0.0], [0.3]]], dtype=f64),
+            mask=torch.tensor([[[1.0], [0.0], [1.0]]], dtype=f64),  # nothing observed at 0.5
+            times=torch.tensor([[0.0, 0.5, 1.0]], dtype=f64),
+            lengths=torch.tensor([3]),
+            covariates=cov,
+        )
+
+    without, _ = model.encode(batch(0.0))
+    with_dose, _ = model.encode(batch(2.0))
+    assert float((with_dose.loc - without.loc).abs().max()) > 1e-6

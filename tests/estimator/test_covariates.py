@@ -136,6 +136,19 @@ def test_fit_refuses_covariates_it_cannot_use():
         LatentODE(max_steps=2).fit(obs, inputs=short)
     with pytest.raises(ValueError, match=r"fitted without known inputs"):
         LatentODE(**TINY, max_steps=2).fit(obs).predict(obs, inputs=inputs)
+    early = pd.DataFrame({"id": [0], "time": [-3.0]})  # an event before the inputs start
+    with pytest.raises(ValueError, match=r"inputs of series 0 start at 0, but its events reach"):
+        LatentODE(**TINY, max_steps=2, poisson=True).fit(obs, inputs=inputs, events=early)
+
+
+def test_inputs_without_static_features_fit_at_any_level():
+    obs, inputs, _ = _driven(12)
+    for level in ("none", "series"):
+        model = LatentODE(**TINY, level=level, max_steps=3, random_state=0).fit(obs, inputs=inputs)
+        assert np.isfinite(model.predict(obs, inputs=inputs)["x"]).all()
+    plan = inputs[inputs["id"] == 0][["time", "u"]]
+    with pytest.raises(ValueError, match=r"the requested times reach back to -5"):
+        model.sample(1, [-5.0, 1.0], inputs=plan)
 
 
 def test_a_flow_decoder_forecasts_under_a_schedule_too():

@@ -39,6 +39,16 @@ def _quiet():
         yield
 
 
+def _pk_frames():
+    from latentode.data.pk import make_pk
+
+    pk = make_pk(6, random_state=0)
+    return pk.observed, pk.inputs
+
+
+_INPUTS_DATA = _pk_frames()
+
+
 def _dm(**kwargs):
     args = {
         "data": "periodic",
@@ -256,6 +266,11 @@ def test_bad_module_configuration(kwargs, error, match):
         ({"origin": "calendar"}, ValueError, r"`origin` must be one of 'global', 'series'"),
         ({"time_scale": 0.0}, ValueError, r"`time_scale` must be > 0"),
         ({"inputs": [1, 2]}, TypeError, r"`inputs` must be a DataFrame, a .csv/.parquet path"),
+        (
+            {"data": _INPUTS_DATA[0], "inputs": _INPUTS_DATA[1], "origin": "global"},
+            ValueError,
+            r"known inputs need origin='series'",
+        ),
         ({"static": "no-such.csv"}, FileNotFoundError, r"`static` must be a DataFrame or an exis"),
         (
             {"time_scale": 1.0, "time_gaps_per_unit": 4.0},
@@ -266,7 +281,7 @@ def test_bad_module_configuration(kwargs, error, match):
 )
 def test_bad_datamodule_configuration(kwargs, error, match):
     with pytest.raises(error, match=match):
-        _dm(**kwargs)
+        _dm(**kwargs).setup()
 
 
 def test_datamodule_takes_a_user_frame_with_its_own_column_names():
