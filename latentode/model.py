@@ -16,6 +16,7 @@ from latentode.core.solver import SolverConfig
 from latentode.data.batch import CovariateBatch, IrregularBatch
 from latentode.decoders import DECODERS, LEVELS, Anchor, FlowDecoder, ODEDecoder
 from latentode.encoders import ENCODERS
+from latentode.encoders.evidence import evidence
 from latentode.heads import GaussianHead, PoissonHead
 from latentode.heads.poisson import poisson_log_likelihood
 from latentode.heads.predictive import PredictiveNoise
@@ -194,31 +195,19 @@ class LatentODEModel(nn.Module):
             n_inputs=n_held_inputs + n_impulse_inputs + (n_event_kinds if event_inputs else 0),
             **dict(encoder_kwargs or {}),
         )
-        if check_choice("decoder", decoder, DECODERS) == "flow":
-            self.decoder: ODEDecoder | FlowDecoder = FlowDecoder(
-                latent_dim,
-                n_features,
-                flow=flow,
-                width=decoder_width,
-                depth=decoder_depth,
-                train_solver=train_solver,
-                eval_solver=eval_solver,
-                n_held=n_held_inputs,
-                n_impulse=n_impulse_inputs,
-                n_static=n_static_features,
-            )
-        else:
-            self.decoder = ODEDecoder(
-                latent_dim,
-                n_features,
-                width=decoder_width,
-                depth=decoder_depth,
-                train_solver=train_solver,
-                eval_solver=eval_solver,
-                n_held=n_held_inputs,
-                n_impulse=n_impulse_inputs,
-                n_static=n_static_features,
-            )
+        flow_kwargs = {"flow": flow} if check_choice("decoder", decoder, DECODERS) == "flow" else {}
+        self.decoder: ODEDecoder | FlowDecoder = DECODERS[decoder](
+            latent_dim,
+            n_features,
+            **flow_kwargs,
+            width=decoder_width,
+            depth=decoder_depth,
+            train_solver=train_solver,
+            eval_solver=eval_solver,
+            n_held=n_held_inputs,
+            n_impulse=n_impulse_inputs,
+            n_static=n_static_features,
+        )
         self.head = GaussianHead(n_features, std=obs_std, learn_std=learn_std)
         # the spread of new observations around the curve, fitted after training (predictions)
         self.noise = PredictiveNoise(n_features)
@@ -272,34 +261,23 @@ class LatentODEModel(nn.Module):
     def encode(self, cond: IrregularBatch) -> tuple[Normal, Anchor]:
         """q(z0 | cond) and the :class:`~latentode.decoders.Anchor` of each series' level."""
         anchor = self.level(cond)
-        static, inputs = self.level.static(anchor), None
-        cov = cond.covariates
-        if (cov is not None) != self.has_covariates:
+        static = self.level.static(anchor)
+        if (cond.covariates is not None) != self.has_covariates:
             raise ValueError(
                 "this model reads covariates (known inputs or static features) and the batch "
                 "carries none"
                 if self.has_covariates
                 else "the batch carries covariates, but this model was built without them"
             )
-        if cov is not None:
-            if self.n_static_features:
-                own = cov.static.to(cond.values.dtype)
-                static = own if static is None else torch.cat([static, own], dim=-1)
-            present = None
-            if self.n_held_inputs + self.n_impulse_inputs:
-                # at each position: the held inputs in force, the doses since the previous
-                # one (a dose acts at its instant: one at an observation's time counts there)
-                given = cov.doses_until(cond.times)  # (batch, max_obs, n_impulse)
-                before = torch.cat([torch.zeros_like(given[:, :1]), given[:, :-1]], dim=1)
-                inputs = torch.cat([cov.held_at(cond.times), given - before], dim=-1)
-                # a position whose doses are read even when it observed nothing
-                present = ((given - before) != 0).any(-1)
-        else:
-            present = None
-        if self.event_inputs:
-            counts, happened = _event_evidence(cond, self.poisson.n_kinds)
-            inputs = counts if inputs is None else torch.cat([inputs, counts], dim=-1)
-            present = happened if present is None else present | happened
+        extra = evidence(
+            cond,
+            static=self.n_static_features > 0,
+            inputs=self.n_held_inputs + self.n_impulse_inputs > 0,
+            event_kinds=self.poisson.n_kinds if self.event_inputs else 0,
+        )
+        if extra.static is not None:
+            static = extra.static if static is None else torch.cat([static, extra.static], -1)
+        inputs, present = extra.inputs, extra.present
         centered = self.level.center(cond, anchor)
         # without inputs, the two-argument call that encoders (and wrappers of them) take
         if inputs is None:
@@ -578,32 +556,6 @@ class LatentODEModel(nn.Module):
             seen.append(anchor.seen)
         if shifts:
             fit(torch.cat(shifts), torch.cat(seen))
-
-
-def _event_evidence(cond: IrregularBatch, n_kinds: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each position's events since the previous position: ``log1p`` counts and presence.
-
-    An event at time ``e`` counts at the first position at or after it; events after a
-    series' last position are not the conditioning points' past, and are not read.
-
-    Returns:
-        ``(batch, max_obs, n_kinds)`` ``log1p`` of the counts, and ``(batch, max_obs)`` bool,
-        True where any event counts.
-    """
-    events = cond.events
-    if events is None:
-        raise ValueError(
-            "this model reads each series' past events (event_inputs), and the batch carries "
-            "none; give the events with the observations"
-        )
-    batch, max_obs = cond.times.shape
-    times = cond.times.contiguous()
-    position = torch.searchsorted(times, events.times.to(times.dtype).contiguous())  # (B, E)
-    real = (events.mask > 0) & (position < cond.lengths[:, None])
-    slot = position.clamp(max=max_obs - 1) * n_kinds + events.kinds.clamp(max=n_kinds - 1)
-    counts = cond.values.new_zeros(batch, max_obs * n_kinds)
-    counts = counts.scatter_add(1, slot, real.to(counts.dtype)).view(batch, max_obs, n_kinds)
-    return torch.log1p(counts), counts.sum(-1) > 0
 
 
 def event_counts(poisson: PoissonHead, target: IrregularBatch) -> tuple[torch.Tensor, torch.Tensor]:

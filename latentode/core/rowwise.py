@@ -197,9 +197,9 @@ def _start_breaks(p: Problem, active: _Active) -> None:
         return
     breaks = p.breaks.index_select(0, active.rows)  # (A, m)
     lengths = p.break_lengths.index_select(0, active.rows)  # (A,)
-    valid = torch.arange(breaks.shape[1], device=breaks.device) < lengths[:, None]
     ahead = (breaks - active.t0[:, None]) * active.direction[:, None]
-    behind = ((ahead <= 0) & valid).sum(1)  # (A,) breaks at or behind t0 come first
+    # (A,): the breaks at or behind t0 come first
+    behind = ((ahead <= 0) & _valid(breaks, lengths)).sum(1)
     active.update(bk=behind, breaks=breaks, blen=lengths)
     _next_break(active)
 
@@ -211,7 +211,7 @@ def _next_break(a: _Active) -> None:
     a.update(tb=torch.where(a.bk < a.blen, time, a.direction * torch.inf))
 
 
-def _land(p: Problem, a: _Active, hit: torch.Tensor, counted: bool = True) -> None:
+def _land(p: Problem, a: _Active, hit: torch.Tensor) -> None:
     """Rows ``hit (A,)`` have just landed on their next break: jump their state there.
 
     ``p.jump(rows, index, y)`` gives the state just after break ``index`` of each row; the
@@ -222,7 +222,7 @@ def _land(p: Problem, a: _Active, hit: torch.Tensor, counted: bool = True) -> No
     if len(index) == 0:
         return
     y = p.jump(a.rows.index_select(0, index), a.bk.index_select(0, index), a.y[index])
-    f = p.evaluate(a.t.index_select(0, index), y, counted=counted)
+    f = p.evaluate(a.t.index_select(0, index), y)
     a.update(
         y=a.y.index_copy(0, index, y),
         f=a.f.index_copy(0, index, f),

@@ -110,15 +110,19 @@ class CovariateBatch:
             )
         )
 
+    @property
+    def valid(self) -> torch.Tensor:
+        """``(batch, m)`` bool: the real change points (not padding)."""
+        m = self.times.shape[1]
+        return torch.arange(m, device=self.times.device) < self.lengths[:, None]
+
     def _last_change(self, times: torch.Tensor) -> torch.Tensor:
         """``(batch, n)`` long: the latest change point at or before each of ``times``.
 
         Times before a series' first change point get its first (the caller checks that
         inputs are known there).
         """
-        m = self.times.shape[1]
-        valid = torch.arange(m, device=self.times.device) < self.lengths[:, None]
-        change = torch.where(valid, self.times, torch.inf).to(times.dtype).contiguous()
+        change = torch.where(self.valid, self.times, torch.inf).to(times.dtype).contiguous()
         after = torch.searchsorted(change, times.contiguous(), right=True)  # (batch, n)
         return (after - 1).clamp(min=0)
 
@@ -129,11 +133,21 @@ class CovariateBatch:
 
     def doses_until(self, times: torch.Tensor) -> torch.Tensor:
         """``times (batch, n)`` → ``(batch, n, n_impulse)``: doses given at or before each."""
-        m = self.times.shape[1]
-        valid = torch.arange(m, device=self.times.device) < self.lengths[:, None]
         # (batch, n, m): change point k at or before time j
-        given = (self.times[:, None, :] <= times[..., None]) & valid[:, None, :]
+        given = (self.times[:, None, :] <= times[..., None]) & self.valid[:, None, :]
         return given.to(self.doses.dtype) @ self.doses  # (batch, n, n_impulse)
+
+    def at_zero(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What holds at time 0 (a series' first observation): ``(c, doses)``.
+
+        ``c (batch, n_held + n_static)``: the held inputs in force from 0 on and the static
+        features; ``doses (batch, n_impulse)``: the doses given at exactly 0 (a change acts
+        at its instant, so they act on the state at 0).
+        """
+        zero = self.times.new_zeros(self.times.shape[0], 1)
+        c = torch.cat([self.held_at(zero)[:, 0], self.static], dim=-1)
+        exactly = ((self.times == 0) & self.valid).to(self.doses.dtype)  # (batch, m)
+        return c, (exactly[:, None, :] @ self.doses)[:, 0]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 
 from latentode.data.batch import CovariateBatch, EventBatch, IrregularBatch
 
-__all__ = ["ItemCovariates", "SeriesItem", "collate", "past_events"]
+__all__ = ["ItemCovariates", "SeriesItem", "collate", "collate_covariates", "past_events"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +25,12 @@ class ItemCovariates:
     held: torch.Tensor
     doses: torch.Tensor
     static: torch.Tensor
+
+    @classmethod
+    def of(cls, covariates, dtype: torch.dtype) -> ItemCovariates:
+        """A scaled :class:`~latentode.data.covariates.CovariateSeries` as tensors."""
+        c = covariates
+        return cls(*(torch.as_tensor(a, dtype=dtype) for a in (c.times, c.held, c.doses, c.static)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +110,7 @@ def collate(items: Sequence[SeriesItem]) -> IrregularBatch:
     index = torch.tensor([it.index for it in items], dtype=torch.long)
     covariates = None
     if items[0].covariates is not None:
-        covariates = _collate_covariates([it.covariates for it in items])
+        covariates = collate_covariates([it.covariates for it in items])
     return IrregularBatch(
         values=values,
         mask=mask,
@@ -116,7 +122,8 @@ def collate(items: Sequence[SeriesItem]) -> IrregularBatch:
     )
 
 
-def _collate_covariates(items: Sequence[ItemCovariates]) -> CovariateBatch:
+def collate_covariates(items: Sequence[ItemCovariates]) -> CovariateBatch:
+    """Pad series' covariates by change point into a :class:`CovariateBatch`."""
     lengths = torch.tensor([c.times.shape[0] for c in items], dtype=torch.long)
     width = max(int(lengths.max()), 1)
     first = items[0]

@@ -154,12 +154,7 @@ class IrregularDataset(Dataset):
         covariates = None
         if self.covariates is not None:
             c = self.covariate_schema.transform(self.covariates[i], origin, self.scaler.scale_)
-            covariates = ItemCovariates(
-                *(
-                    torch.as_tensor(a, dtype=self.dtype)
-                    for a in (c.times, c.held, c.doses, c.static)
-                )
-            )
+            covariates = ItemCovariates.of(c, self.dtype)
         return SeriesItem(
             index=i,
             times=torch.as_tensor(self.scaler.transform(s.times, origin), dtype=self.dtype),

@@ -122,17 +122,11 @@ class FlowDecoder(nn.Module):
         latent, dtype = self.latent_dim, z0.dtype
         change = cov.times.to(dtype)  # (batch, m)
         m = change.shape[1]
-        valid = torch.arange(m, device=change.device) < cov.lengths[:, None]
+        valid = cov.valid
         ahead = valid & (change > 0)  # (batch, m): the change points the paths meet
-        zero = change.new_zeros(change.shape[0], 1)
-        c = torch.cat([cov.held_at(zero)[:, 0], cov.static], dim=-1).to(dtype)  # (batch, n_c)
-        z = z0
-        if self.dose_jump is not None:  # doses at exactly 0 act at 0
-            at_zero = ((change == 0) & valid).to(dtype)
-            dose = (at_zero[:, None, :] @ cov.doses.to(dtype))[:, 0]  # (batch, n_impulse)
-            z = self.dose_jump(z, dose.expand(*z.shape[:-1], -1))
+        z, c = self._start(z0, cov)
         # the state at the start of each piece: 0, then each change point ahead of 0
-        t_from, z_from, c_from = [zero[:, 0]], [z], [c]
+        t_from, z_from, c_from = [change.new_zeros(change.shape[0])], [z], [c]
         for k in range(m):
             step = torch.where(ahead[:, k], change[:, k] - t_from[-1], 0.0)  # (batch,)
             moved = self._flow(step, z_from[-1], c_from[-1])
@@ -159,6 +153,13 @@ class FlowDecoder(nn.Module):
         c_start = c_all.gather(1, piece[..., None].expand(*piece.shape, c_all.shape[-1]))
         self.last_stats = [SolveStats()]
         return self._flow(times.to(dtype) - starts, z_start, c_start)
+
+    def _start(self, z0: torch.Tensor, cov: CovariateBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z0 (..., batch, latent)`` after the doses at exactly 0; ``c (batch, n_c)`` at 0."""
+        c, doses = cov.at_zero()
+        if self.dose_jump is not None:
+            z0 = self.dose_jump(z0, doses.to(z0.dtype).expand(*z0.shape[:-1], -1))
+        return z0, c.to(z0.dtype)
 
     def _flow(self, t: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The latent part of ``F(t, (z, c))``; ``t`` and ``c`` broadcast against ``z``."""
@@ -216,13 +217,7 @@ class FlowDecoder(nn.Module):
         samples = z0.reshape(-1, batch, latent).shape[0]
         zero = times.new_zeros(batch, 1).to(dtype)
         change = cov.times.to(dtype)
-        valid = torch.arange(change.shape[1], device=change.device) < cov.lengths[:, None]
-        start = z0.reshape(samples, batch, latent)
-        if self.dose_jump is not None:  # doses at exactly 0 act at 0
-            at_zero = ((change == 0) & valid).to(dtype)
-            dose = (at_zero[:, None, :] @ cov.doses.to(dtype))[:, 0]
-            start = self.dose_jump(start, dose.expand(samples, -1, -1))
-        c0 = torch.cat([cov.held_at(zero)[:, 0], cov.static], dim=-1).to(dtype)  # (batch, n_c)
+        start, c0 = self._start(z0.reshape(samples, batch, latent), cov)  # c0: (batch, n_c)
         rows = SeriesRows(times.detach())  # each series' times sorted (all at or after 0)
         anchor = torch.cat(
             [start, c0.expand(samples, -1, -1), zero.expand(samples, -1, -1)], dim=-1

@@ -66,17 +66,13 @@ class RowSchedule:
         self.change = torch.where(self.forward[:, None], col, backward)
         self.breaks = cov.times[self.series].gather(1, self.change)
         batch = cov.times.shape[0]
-        zero = cov.times.new_zeros(batch, 1)
-        start = cov.held_at(zero)[:, 0]  # (batch, n_held): in force at 0 and after
+        # in force from 0 on (a dose at exactly 0 is no break: breaks lie strictly past t0)
+        c, self.dose0 = cov.at_zero()  # (batch, n_c), (batch, n_impulse)
         # in force just before 0, where backward rows run (a change at 0 is behind them)
-        valid = torch.arange(m, device=cov.times.device) < cov.lengths[:, None]
-        earlier = ((valid & (cov.times < 0)).sum(1) - 1).clamp(min=0)  # (batch,)
+        earlier = ((cov.valid & (cov.times < 0)).sum(1) - 1).clamp(min=0)  # (batch,)
         before = cov.held[torch.arange(batch, device=cov.times.device), earlier]
-        # a dose at exactly 0 acts at 0: it is no break (breaks lie strictly past t0)
-        at_zero = ((cov.times == 0) & valid).to(cov.doses.dtype)  # (batch, m)
-        self.dose0 = (at_zero[:, None, :] @ cov.doses)[:, 0]  # (batch, n_impulse)
-        held0 = torch.where(self.forward[:, None], start[self.series], before[self.series])
-        self.c0 = torch.cat([held0, cov.static[self.series]], dim=-1)  # (R, n_c)
+        before = torch.cat([before, cov.static], dim=-1)
+        self.c0 = torch.where(self.forward[:, None], c[self.series], before[self.series])
 
     def start(self, z0: torch.Tensor) -> torch.Tensor:
         """``z0 (R, latent)`` after the doses given at exactly time 0."""

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from latentode.data import LongFormat
+from latentode.estimator.new_series import new_series_covariates
 from latentode.estimator.predictor import (
     Predictor,
     _arrays_frame,
@@ -165,7 +166,7 @@ def sample_events(
         windows = (np.full(n, start), np.full(n, end))
         traj_ids = ids
         # every new series follows the one schedule given (a batch of one)
-        covariates = p.new_series_covariates(np.array([start, end]), inputs, static)
+        covariates = new_series_covariates(p, np.array([start, end]), inputs, static)
     lo, hi = windows
     if (hi <= lo).any():
         raise ValueError(

@@ -30,17 +30,15 @@ from latentode.data import (
     frame_to_series,
     rows_to_frame,
 )
-from latentode.data.batch import CovariateBatch
 from latentode.data.collate import _pad_repeating_last
 from latentode.data.covariates import (
     CovariateSchema,
     check_known_from,
     frames_to_covariates,
-    schedule_for_new_series,
-    show_time,
 )
 from latentode.data.events import frame_to_events
 from latentode.data.transforms import FeatureTransform
+from latentode.estimator.new_series import new_series_covariates
 from latentode.estimator.seeds import as_seed, series_seed
 from latentode.estimator.times import (
     HORIZON_POINTS,
@@ -431,53 +429,6 @@ class Predictor:
             filled = done
         return rows_to_frame(ds.ids, counts, out_times, out_values, self.fmt, value_cols=columns)
 
-    def new_series_covariates(
-        self, offsets: np.ndarray, inputs: pd.DataFrame | None, static: pd.DataFrame | None
-    ) -> CovariateBatch | None:
-        """The schedule a new series from the prior follows, as a batch of one (None without).
-
-        ``offsets`` are the requested times since the start (user units); the inputs must be
-        known from the start to the last of them.
-        """
-        schema = self.covariate_schema
-        if schema is None:
-            return None
-        times = None
-        if inputs is not None:
-            if not isinstance(inputs, pd.DataFrame) or self.fmt.time_col not in inputs.columns:
-                raise TypeError(
-                    f"`inputs` must be a DataFrame with the time column {self.fmt.time_col!r}"
-                )
-            given = inputs[self.fmt.time_col]
-            times = prior_offsets(self.fmt, list(given)) if len(given) else np.zeros(0)
-            if self.fmt.id_col not in inputs.columns:  # one schedule: the id may be left out
-                inputs = inputs.assign(**{self.fmt.id_col: "new series"})
-        if static is not None and self.fmt.id_col not in static.columns:
-            static = static.assign(**{self.fmt.id_col: "new series"})
-        c = schedule_for_new_series(schema, times, inputs, static, self.fmt)
-        if schema.has_inputs and offsets.size and offsets.min() < c.times[0]:
-            raise ValueError(
-                f"the inputs start at {show_time(self.fmt, c.times[0])} after the start, but "
-                f"the requested times reach back to {show_time(self.fmt, offsets.min())}; "
-                "inputs must be known over the whole window"
-            )
-        if schema.has_inputs and offsets.size and offsets.max() > c.times[-1]:
-            raise ValueError(
-                f"the inputs end at {show_time(self.fmt, c.times[-1])} after the start, but the "
-                f"requested times reach {show_time(self.fmt, offsets.max())}; inputs must be "
-                "known over the whole window: add a row at or after it"
-            )
-        scaled = schema.transform(c, 0.0, self.time_scaler.scale_)
-        item = [torch.as_tensor(a, dtype=torch.float32) for a in
-                (scaled.times, scaled.held, scaled.doses, scaled.static)]  # fmt: skip
-        return CovariateBatch(
-            times=item[0][None] if item[0].numel() else torch.zeros(1, 1),
-            held=item[1][None] if item[0].numel() else torch.zeros(1, 1, schema.n_held),
-            doses=item[2][None] if item[0].numel() else torch.zeros(1, 1, schema.n_impulse),
-            static=item[3][None],
-            lengths=torch.tensor([item[0].numel()]),
-        ).to(self.device)
-
     def widen(
         self,
         bands: np.ndarray,
@@ -545,7 +496,7 @@ class Predictor:
         scaled = torch.as_tensor(
             offsets / self.time_scaler.scale_, dtype=torch.float32, device=self.device
         )
-        covariates = self.new_series_covariates(offsets, inputs, static)
+        covariates = new_series_covariates(self, offsets, inputs, static)
         model = self.module.model
         per_sample = offsets.size * (model.latent_dim * 4 + 3 * model.n_features * 8)
         chunk = max(1, min(n, self.memory_budget // max(1, per_sample)))

@@ -9,7 +9,8 @@ import torch
 
 from latentode import LatentODE
 from latentode.data.batch import EventBatch, IrregularBatch
-from latentode.model import LatentODEModel, _event_evidence
+from latentode.encoders.evidence import event_evidence
+from latentode.model import LatentODEModel
 
 
 def _rates(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,7 +67,7 @@ def test_events_count_at_the_first_position_at_or_after_them():
             mask=torch.tensor([[1.0, 1.0, 1.0, 1.0]]),
         ),
     )
-    counts, present = _event_evidence(batch, 2)
+    counts, present = event_evidence(batch, 2)
     # 0.5 and 1.0 land at position 1 (time 1.0), 1.5 at position 2; 2.5 is after the last
     torch.testing.assert_close(counts.expm1(), torch.tensor([[[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]))
     assert present.tolist() == [[False, True, True]]
